@@ -1,0 +1,69 @@
+"""Command-line plumbing shared by the recipes: one-line errors and override checks."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+
+log = logging.getLogger(__name__)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Prints ``error: <message>`` as one line on stderr and exits with ``code``."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
+    """Composes ``config_name`` with the command line's overrides; a bad one fails in one line.
+
+    Hydra's own report of a bad override spans several lines; this names the override first.
+    Multirun sweeps (``-m``) are left to Hydra.
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-m", "--multirun") for a in argv):
+        return
+    overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name, overrides=overrides)
+    except Exception as e:  # hydra raises ConfigCompositionException, OverrideParseException...
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        if e.__cause__ is not None:
+            lines.append(str(e.__cause__).splitlines()[0])
+        if "Available options" in str(e):  # an unknown config group option: list the options
+            opts = str(e).split("Available options", 1)[1].split("Config search path")[0]
+            lines.append("available:" + ",".join(opts.split(":", 1)[1].split()))
+        lines = lines or [type(e).__name__]
+        fail(f"bad override: {lines[0]} {lines[-1] if len(lines) > 1 else ''}")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        fail(f"missing required setting(s): {', '.join(f'{k}=...' for k in missing)}")
+
+
+def recipe(config_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorates a recipe body: user errors become ``error: ...`` and exit code 2."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except USER_ERRORS as e:
+                log.debug("user error", exc_info=True)
+                fail(e.args[0] if isinstance(e, KeyError) and e.args else e)
+
+        run.config_name = config_name  # type: ignore[attr-defined]
+        return run
+
+    return wrap

@@ -1,0 +1,412 @@
+"""The embedded corpus: CLDR text in each language's script, spoken by eSpeak NG speakers.
+
+Layout of the cache (``<cache_dir>/embedded/<language>/<key>/``, ``key`` hashing every
+generation parameter except the amount of training audio):
+
+- ``words.json``: usable words, the test-only share, and words eSpeak spelled out (dropped);
+- ``audio/<utt-id>.flac``: 16 kHz mono audio, one file per utterance, each written atomically.
+  The training stream is a fixed sequence, so ``hours=0.1`` is a prefix of ``hours=0.6``
+  and a larger budget reuses the audio of a smaller one;
+- ``corpus-<hours>h/``: lhotse manifests per split (``{split}_{recordings,supervisions,cuts}
+  .jsonl.gz``) and ``summary.json``, written to a temporary directory and renamed, so a killed
+  run never leaves a manifest that a later run trusts.
+
+Dev, test and adapt splits do not depend on ``hours``: budgets are compared on one test set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asrtl.data.espeak import Espeak, Prosody, spells_out
+from asrtl.data.languages import Language, get_language
+from asrtl.data.speakers import Speaker, speaker_pool
+from asrtl.data.store import SPLITS, write_manifests
+from asrtl.data.text import cldr_words
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EmbeddedConfig:
+    """Generation parameters of the embedded corpus (all but ``hours``/``workers`` keyed).
+
+    Attributes:
+        hours: training audio per language, in hours.
+        seed: seed of text, speakers and prosody.
+        dev_utts, test_utts: size of the dev and test splits (independent of ``hours``).
+        hard_speakers, adapt_utts: the speaker-adaptation pool and utterances per speaker.
+        min_words, max_words: utterance length in words.
+        test_only_words: share of words that appear only in dev/test (for OOV measurement).
+        speakers_per_variant, dev_variants, test_variants: the speaker set.
+        noise_snr_db: ``[low, high]`` additive white noise SNR per utterance, or ``None``.
+        speed: ``[low, high]`` speed perturbation factor per utterance, or ``None``.
+        workers: synthesis processes.
+        sample_rate: output rate (eSpeak's 22.05 kHz is resampled).
+    """
+
+    hours: float = 0.5
+    seed: int = 0
+    dev_utts: int = 120
+    test_utts: int = 240
+    hard_speakers: int = 8
+    adapt_utts: int = 20
+    min_words: int = 2
+    max_words: int = 8
+    test_only_words: float = 0.1
+    speakers_per_variant: int = 2
+    dev_variants: int = 8
+    test_variants: int = 8
+    noise_snr_db: tuple[float, float] | None = None
+    speed: tuple[float, float] | None = None
+    workers: int = 2
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        if not self.hours > 0:
+            raise ValueError(f"data.hours must be > 0, got {self.hours}")
+        if not 1 <= self.min_words <= self.max_words:
+            raise ValueError(f"need 1 <= data.min_words <= data.max_words, got "
+                             f"{self.min_words}, {self.max_words}")
+        if not 0 <= self.test_only_words < 1:
+            raise ValueError(f"data.test_only_words must be in [0, 1), got {self.test_only_words}")
+        for name in ("dev_utts", "test_utts", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+
+    def key(self) -> str:
+        """Hash of the parameters that change what is synthesised."""
+        params = {k: v for k, v in asdict(self).items() if k not in ("hours", "workers")}
+        params["format"] = FORMAT_VERSION
+        blob = json.dumps(params, sort_keys=True, default=list).encode()
+        return hashlib.sha1(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class UttSpec:
+    """Everything needed to synthesise one utterance."""
+
+    id: str
+    split: str
+    text: str
+    speaker: Speaker
+    prosody: Prosody
+    speed: float = 1.0
+    snr_db: float | None = None
+
+
+@dataclass
+class WordList:
+    """Usable words of one language and the test-only share."""
+
+    words: list[str]
+    test_only: list[str]
+    spelled_out: list[str] = field(default_factory=list)
+
+    @property
+    def train_words(self) -> list[str]:
+        held = set(self.test_only)
+        return [w for w in self.words if w not in held]
+
+
+def usable_words(lang: Language, engine: Espeak | None = None) -> tuple[list[str], list[str]]:
+    """CLDR words of ``lang`` that eSpeak reads natively, and those it spells out (dropped).
+
+    Returns:
+        ``(usable, spelled_out)``, both sorted.
+    """
+    engine = engine or Espeak.get()
+    usable, dropped = [], []
+    for word in cldr_words(lang.locale, lang.script, lang.turkic_casing):
+        (dropped if spells_out(engine.phonemes(word, lang.voice)) else usable).append(word)
+    return usable, dropped
+
+
+def _load_words(lang: Language, cfg: EmbeddedConfig, root: Path) -> WordList:
+    path = root / "words.json"
+    if path.is_file():
+        return WordList(**json.loads(path.read_text(encoding="utf-8")))
+    usable, dropped = usable_words(lang)
+    if len(usable) < 50:
+        raise ValueError(f"language {lang.name!r}: only {len(usable)} usable CLDR words")
+    rng = random.Random(f"words-{cfg.seed}-{lang.iso}")
+    shuffled = usable[:]
+    rng.shuffle(shuffled)
+    test_only = sorted(shuffled[:round(cfg.test_only_words * len(usable))])
+    words = WordList(words=usable, test_only=test_only, spelled_out=dropped)
+    _write_atomic(path, json.dumps(asdict(words), ensure_ascii=False, indent=1))
+    return words
+
+
+def _sentence(rng: random.Random, words: Sequence[str], cfg: EmbeddedConfig) -> str:
+    k = min(rng.randint(cfg.min_words, cfg.max_words), len(words))
+    return " ".join(rng.sample(words, k))
+
+
+def _augment_params(rng: random.Random, cfg: EmbeddedConfig) -> dict:
+    out: dict = {}
+    if cfg.speed:
+        out["speed"] = round(rng.uniform(*cfg.speed), 3)
+    if cfg.noise_snr_db:
+        out["snr_db"] = round(rng.uniform(*cfg.noise_snr_db), 1)
+    return out
+
+
+def _fixed_split(lang: Language, split: str, speakers: list[Speaker], n: int,
+                 words: Sequence[str], cfg: EmbeddedConfig, taken: set[str]) -> list[UttSpec]:
+    """``n`` utterances spread evenly over ``speakers``, sentences unique across splits."""
+    rng = random.Random(f"{split}-{cfg.seed}-{lang.iso}")
+    specs = []
+    for i in range(n):
+        text = _sentence(rng, words, cfg)
+        while text in taken:
+            text = _sentence(rng, words, cfg)
+        taken.add(text)
+        spk = speakers[i % len(speakers)]
+        specs.append(UttSpec(f"{lang.iso}-{split}-{i:06d}", split, text, spk, spk.prosody(rng),
+                             **_augment_params(rng, cfg)))
+    return specs
+
+
+def _train_stream(lang: Language, speakers: list[Speaker], words: Sequence[str],
+                  cfg: EmbeddedConfig, taken: set[str]) -> Iterator[UttSpec]:
+    """The endless, fixed training sequence (budgets are its prefixes)."""
+    rng = random.Random(f"train-{cfg.seed}-{lang.iso}")
+    order = speakers[:]
+    i = 0
+    while True:
+        if i % len(order) == 0:
+            rng.shuffle(order)
+        text = _sentence(rng, words, cfg)
+        while text in taken:
+            text = _sentence(rng, words, cfg)
+        taken.add(text)
+        spk = order[i % len(order)]
+        yield UttSpec(f"{lang.iso}-train-{i:06d}", "train", text, spk, spk.prosody(rng),
+                      **_augment_params(rng, cfg))
+        i += 1
+
+
+# ---------------------------------------------------------------- synthesis (worker side)
+
+def _worker_init() -> None:
+    # Two workers on two cores collapse when numpy/BLAS spawn their own threads.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
+def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int) -> np.ndarray:
+    """Synthesises ``spec`` and returns float32 samples ``(T,)`` at ``sample_rate``."""
+    import soxr
+
+    engine = Espeak.get()
+    variant_voice = f"{voice}+{spec.speaker.variant}"
+    pcm = engine.synthesize(spec.text, variant_voice, spec.prosody)
+    audio = pcm.astype(np.float32) / 32768.0
+    # Speed perturbation as in Kaldi: resample by the factor, tempo and pitch move together.
+    in_rate = engine.sample_rate * spec.speed
+    audio = soxr.resample(audio, in_rate, sample_rate).astype(np.float32)
+    if spec.snr_db is not None and audio.size:
+        seed = int(hashlib.sha1(spec.id.encode()).hexdigest()[:8], 16)
+        noise = np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
+        power = float(np.mean(audio**2)) or 1e-10
+        audio += noise * math.sqrt(power / 10 ** (spec.snr_db / 10))
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 0.99:
+        audio *= 0.99 / peak
+    return audio
+
+
+def _synth_job(job: tuple[list[UttSpec], str, int, str]) -> list[tuple[str, int, bool]]:
+    """Worker: synthesise a batch, writing each FLAC atomically.
+
+    Returns:
+        ``[(utt_id, num_samples, freshly_synthesised)]``; 0 samples marks a dropped utterance.
+    """
+    import soundfile as sf
+
+    specs, voice, sample_rate, audio_dir = job
+    out = []
+    for spec in specs:
+        path = Path(audio_dir) / f"{spec.id}.flac"
+        if path.is_file():
+            out.append((spec.id, sf.info(str(path)).frames, False))
+            continue
+        audio = synthesize_utterance(spec, voice, sample_rate)
+        if audio.size < sample_rate // 10:  # < 0.1 s: eSpeak said nothing useful
+            out.append((spec.id, 0, True))
+            continue
+        tmp = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
+        sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="FLAC")
+        os.replace(tmp, path)
+        out.append((spec.id, audio.size, True))
+    return out
+
+
+def _synthesize(specs: list[UttSpec], voice: str, cfg: EmbeddedConfig, audio_dir: Path,
+                desc: str, fresh: list[int]) -> dict[str, int]:
+    """Synthesises ``specs`` (skipping cached files) in ``cfg.workers`` processes.
+
+    Returns:
+        ``{utt_id: num_samples}``; the samples synthesised anew are added to ``fresh[0]``.
+    """
+    from tqdm.auto import tqdm
+
+    batch = 16
+    jobs = [(specs[i:i + batch], voice, cfg.sample_rate, str(audio_dir))
+            for i in range(0, len(specs), batch)]
+    done: dict[str, int] = {}
+    bar = tqdm(total=len(specs), desc=desc, unit="utt", leave=False, disable=None)
+    if cfg.workers == 1 or len(jobs) == 1:
+        results: Iterator = map(_synth_job, jobs)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_worker_init)
+        results = pool.imap(_synth_job, jobs)
+    try:
+        for res in results:
+            for utt_id, n, new in res:
+                done[utt_id] = n
+                fresh[0] += n if new else 0
+            bar.update(len(res))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return done
+
+
+# ---------------------------------------------------------------- the corpus
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def corpus_dir(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) -> Path:
+    """Directory of the manifests of one language and budget (may not exist yet)."""
+    lang = get_language(language)
+    root = Path(cache_dir).expanduser() / "embedded" / lang.name / cfg.key()
+    return root / f"corpus-{cfg.hours:g}h"
+
+
+def prepare_embedded(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) -> Path:
+    """Builds (or reuses) the embedded corpus of ``language``; returns its manifest directory.
+
+    Args:
+        language: a registry name (``bengali``) or ISO code.
+        cfg: generation parameters.
+        cache_dir: root of the cache.
+
+    Returns:
+        The ``corpus-<hours>h`` directory holding per-split lhotse manifests and
+        ``summary.json``.
+
+    Raises:
+        ValueError: for an unknown language or bad parameters.
+    """
+    lang = get_language(language)
+    out = corpus_dir(lang.name, cfg, cache_dir)
+    if (out / "summary.json").is_file():
+        log.info("reusing cached %s corpus in %s", lang.name, out)
+        return out
+    root = out.parent
+    audio_dir = root / "audio"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(root / "config.json", json.dumps(asdict(cfg), indent=1, default=list))
+    words = _load_words(lang, cfg, root)
+    pool = speaker_pool(cfg.seed, cfg.speakers_per_variant, cfg.dev_variants,
+                        cfg.test_variants, cfg.hard_speakers)
+
+    taken: set[str] = set()
+    fixed = {
+        "test": _fixed_split(lang, "test", pool["test"], cfg.test_utts, words.words, cfg, taken),
+        "dev": _fixed_split(lang, "dev", pool["dev"], cfg.dev_utts, words.words, cfg, taken),
+        "adapt": _fixed_split(lang, "adapt", pool["adapt"],
+                              cfg.adapt_utts * len(pool["adapt"]), words.words, cfg, taken),
+    }
+    t0 = time.perf_counter()
+    samples: dict[str, int] = {}
+    fresh = [0]
+    for split, specs in fixed.items():
+        samples.update(_synthesize(specs, lang.voice, cfg, audio_dir, f"{lang.name} {split}",
+                                   fresh))
+
+    # Training: take the stream's shortest prefix holding `hours` of audio.
+    target = cfg.hours * 3600 * cfg.sample_rate
+    stream = _train_stream(lang, pool["train"], words.train_words, cfg, taken)
+    train: list[UttSpec] = []
+    total = 0
+    mean = 2.5 * cfg.sample_rate  # first guess of samples per utterance
+    while total < target:
+        need = max(16, math.ceil((target - total) / mean * 1.05))
+        batch = [next(stream) for _ in range(need)]
+        got = _synthesize(batch, lang.voice, cfg, audio_dir, f"{lang.name} train", fresh)
+        samples.update(got)
+        for spec in batch:
+            if total >= target:
+                break
+            if got[spec.id] > 0:
+                train.append(spec)
+                total += got[spec.id]
+        lengths = [n for n in got.values() if n > 0]
+        mean = float(np.mean(lengths)) if lengths else mean
+    wall = time.perf_counter() - t0
+
+    synthesized = fresh[0] / cfg.sample_rate
+    speed = {"wall_s": round(wall, 2), "audio_s": round(synthesized, 1),
+             "workers": cfg.workers, "audio_s_per_wall_s": round(synthesized / max(wall, 1e-9), 1)}
+    summary = _write_manifests(lang, dict(fixed, train=train), samples, audio_dir, out, cfg,
+                               words, speed)
+    log.info("built %s corpus: %s", lang.name, json.dumps(summary["splits"]))
+    return out
+
+
+def _write_manifests(lang: Language, splits: dict[str, list[UttSpec]], samples: dict[str, int],
+                     audio_dir: Path, out: Path, cfg: EmbeddedConfig, words: WordList,
+                     synthesis: dict) -> dict:
+    from lhotse import AudioSource, CutSet, MonoCut, Recording, SupervisionSegment
+
+    cutsets = {}
+    for split in SPLITS:
+        cuts = []
+        for spec in splits[split]:
+            n = samples.get(spec.id, 0)
+            if n <= 0:
+                continue
+            dur = n / cfg.sample_rate
+            rec = Recording(id=spec.id, sources=[AudioSource(
+                type="file", channels=[0], source=str(audio_dir / f"{spec.id}.flac"))],
+                sampling_rate=cfg.sample_rate, num_samples=n, duration=dur)
+            sup = SupervisionSegment(
+                id=spec.id, recording_id=spec.id, start=0.0, duration=dur, channel=0,
+                text=spec.text, language=lang.name, speaker=spec.speaker.id,
+                custom={"variant": spec.speaker.variant, "rate_wpm": spec.prosody.rate_wpm,
+                        "pitch": spec.prosody.pitch, "pitch_range": spec.prosody.pitch_range,
+                        "word_gap_10ms": spec.prosody.word_gap_10ms, "speed": spec.speed,
+                        "snr_db": spec.snr_db})
+            cuts.append(MonoCut(id=spec.id, start=0.0, duration=dur, channel=0,
+                                recording=rec, supervisions=[sup]))
+        cutsets[split] = CutSet.from_cuts(cuts)
+    summary: dict = {"language": lang.name, "iso": lang.iso, "source": "embedded",
+                     "generator": "eSpeak NG (GPL-3) via espeakng-loader; text: CLDR via babel",
+                     "key": cfg.key(), "config": asdict(cfg),
+                     "cldr_words": len(words.words), "spelled_out_dropped": len(words.spelled_out),
+                     "test_only_words": len(words.test_only), "synthesis": synthesis}
+    return write_manifests(cutsets, out, summary)

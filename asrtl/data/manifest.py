@@ -1,0 +1,283 @@
+"""One front door to every corpus: ``prepare_corpus(data_cfg, language) -> Corpus``.
+
+Whatever the source (``embedded``, ``kaldi``, ``commonvoice``, ``babel``, ``lhotse``), the
+result is the same directory layout in the cache: ``{split}_{recordings,supervisions,cuts}
+.jsonl.gz`` for ``train``/``dev``/``test`` (and ``adapt`` for the embedded corpus) plus
+``summary.json``, written to a temporary directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from lhotse import CutSet, RecordingSet, SupervisionSet
+from lhotse.utils import fastcopy
+
+from asrtl.data.corpora import IMPORTERS
+from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
+from asrtl.data.languages import Language, get_language
+from asrtl.data.store import write_manifests
+from asrtl.data.text import normalize, out_of_script
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("embedded", *IMPORTERS)
+SPLITS = ("train", "dev", "test", "adapt")
+_KEEP_IN_WORDS = {"'", "-", "\u2019"}
+
+
+def default_cache_dir() -> Path:
+    """``$ASRTL_CACHE`` or ``~/.cache/asrtl``."""
+    return Path(os.environ.get("ASRTL_CACHE", "~/.cache/asrtl")).expanduser()
+
+
+@dataclass
+class Corpus:
+    """A prepared corpus of one language: manifests per split in ``dir``."""
+
+    language: str
+    source: str
+    dir: Path
+    summary: dict
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in SPLITS if (self.dir / f"{s}_cuts.jsonl.gz").is_file()]
+
+    def cuts(self, split: str) -> CutSet:
+        """The split's cuts (eager: corpora here are small enough to hold in memory).
+
+        Raises:
+            ValueError: when the corpus has no such split.
+        """
+        path = self.dir / f"{split}_cuts.jsonl.gz"
+        if not path.is_file():
+            raise ValueError(f"corpus {self.dir} has no split {split!r} (has {self.splits})")
+        return CutSet.from_file(path).to_eager()
+
+
+def _embedded_config(data: Mapping[str, Any], seed: int) -> EmbeddedConfig:
+    kwargs: dict[str, Any] = {}
+    for f in fields(EmbeddedConfig):
+        value = data.get(f.name)
+        if value is None:
+            continue
+        pair = f.name in ("noise_snr_db", "speed")
+        try:
+            kwargs[f.name] = tuple(float(v) for v in value) if pair else type(f.default)(value)
+            if pair and len(kwargs[f.name]) != 2:
+                raise ValueError
+        except (TypeError, ValueError):
+            expected = "[low, high]" if pair else type(f.default).__name__
+            raise ValueError(f"data.{f.name}: expected {expected}, got {value!r}") from None
+    kwargs.setdefault("seed", seed)
+    return EmbeddedConfig(**kwargs)
+
+
+def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0) -> Corpus:
+    """Builds or reuses the corpus that ``data`` (the ``data`` config group) describes.
+
+    Args:
+        data: ``name`` (a source), ``path`` (real corpora), ``hours``, ``cache_dir`` and the
+            source's options (see ``conf/data/*.yaml``).
+        language: registry name for ``embedded``; any label for real corpora (a registry name
+            additionally enables the script check).
+        seed: seed of generation and of speaker splits.
+
+    Raises:
+        ValueError: unknown source or language, bad utterances (named), bad options.
+        FileNotFoundError: a missing corpus path or file.
+    """
+    source = str(data.get("name", "embedded"))
+    cache = Path(data.get("cache_dir") or default_cache_dir()).expanduser()
+    if source == "embedded":
+        cfg = _embedded_config(data, seed)
+        out = prepare_embedded(language, cfg, cache)
+        lang = get_language(language).name
+    elif source in IMPORTERS:
+        out = _prepare_real(source, data, language, seed, cache)
+        lang = language
+    else:
+        raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return Corpus(language=lang, source=source, dir=out, summary=summary)
+
+
+def _registry_language(language: str) -> Language | None:
+    try:
+        return get_language(language)
+    except ValueError:
+        return None
+
+
+def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int,
+                  cache: Path) -> Path:
+    path = data.get("path")
+    if not path:
+        raise ValueError(f"data={source} needs data.path=<corpus directory or manifest>")
+    path = Path(str(path)).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"data.path not found: {path}")
+    hours = data.get("hours")
+    params = {"source": source, "path": str(path), "mtime": path.stat().st_mtime_ns,
+              "language": language, "seed": seed, "hours": hours,
+              **{k: data.get(k) for k in ("out_of_script", "skip_bad", "dev_fraction",
+                                          "test_fraction", "sample_rate")}}
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    out = cache / source / language / key / f"corpus-{hours or 'all'}h"
+    if (out / "summary.json").is_file():
+        log.info("reusing cached %s manifests in %s", source, out)
+        return out
+    manifests = IMPORTERS[source](path, language)
+    lang = _registry_language(language)
+    counts: dict[str, int] = {}
+    cleaned = {split: _clean(recs, sups, language, lang, data, counts, f"{source}:{split}")
+               for split, (recs, sups) in manifests.items()}
+    splits = _assign_splits(cleaned, seed, float(data.get("dev_fraction", 0.1)),
+                            float(data.get("test_fraction", 0.1)))
+    if hours:
+        splits["train"] = _limit_hours(splits["train"], float(hours), seed)
+    summary = {"language": language, "source": source, "path": str(path), "key": key,
+               "params": params, "bad_utterances": counts}
+    write_manifests(splits, out, summary)
+    return out
+
+
+def _clean(recs: RecordingSet, sups: SupervisionSet | None, label: str, lang: Language | None,
+           data: Mapping[str, Any], counts: dict[str, int], where: str) -> CutSet:
+    """Validates and normalises supervisions; returns cuts. Bad ones raise or are counted."""
+    if sups is None or len(sups) == 0:
+        raise ValueError(f"{where}: no transcribed utterances")
+    skip_bad = bool(data.get("skip_bad", False))
+    policy = str(data.get("out_of_script", "warn"))
+    if policy not in ("warn", "refuse", "drop"):
+        raise ValueError(f"data.out_of_script must be warn, refuse or drop, got {policy!r}")
+    rec_ids = set(recs.ids)
+    kept = []
+
+    def bad(kind: str, msg: str) -> None:
+        counts[kind] = counts.get(kind, 0) + 1
+        if not skip_bad:
+            raise ValueError(f"{where}: {msg} (data.skip_bad=true drops such utterances)")
+
+    for sup in sups:
+        if sup.recording_id not in rec_ids:
+            bad("missing_recording", f"utterance {sup.id!r} has no recording "
+                                     f"{sup.recording_id!r}")
+            continue
+        if sup.duration <= 0:
+            bad("zero_length", f"utterance {sup.id!r} has zero-length audio")
+            continue
+        text = clean_transcript(sup.text or "", lang)
+        if not text:
+            bad("empty_transcript", f"utterance {sup.id!r} has an empty transcript")
+            continue
+        if lang is not None:
+            foreign = out_of_script(text, lang.script)
+            if foreign:
+                counts["out_of_script"] = counts.get("out_of_script", 0) + 1
+                msg = (f"utterance {sup.id!r}: characters outside the {lang.script.title()} "
+                       f"script: {''.join(sorted(set(foreign)))!r}")
+                if policy == "refuse":
+                    raise ValueError(f"{where}: {msg} (data.out_of_script=warn|drop)")
+                if policy == "drop":
+                    continue
+                log.warning("%s: %s", where, msg)
+        kept.append(fastcopy(sup, text=text, language=label,
+                             custom={**(sup.custom or {}), "raw_text": sup.text}))
+    if not kept:
+        raise ValueError(f"{where}: no usable utterances left")
+    return CutSet.from_manifests(recordings=recs, supervisions=SupervisionSet.from_segments(
+        kept)).trim_to_supervisions(keep_overlapping=False).to_eager()
+
+
+def clean_transcript(text: str, lang: Language | None = None) -> str:
+    """Normalises a transcript for grapheme CTC: NFC, lower case, punctuation removed
+    (apostrophes and hyphens inside words kept), whitespace collapsed."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(" " if unicodedata.category(c)[0] == "P" and c not in _KEEP_IN_WORDS else c
+                   for c in text)
+    out = normalize(text, turkic=bool(lang and lang.turkic_casing))
+    return " ".join(w.strip("'-\u2019") for w in out.split() if w.strip("'-\u2019"))
+
+
+def _split_by_speaker(cuts: CutSet, fraction: float, seed: int, name: str) -> tuple[CutSet,
+                                                                                   CutSet]:
+    speakers = sorted({c.supervisions[0].speaker or c.id for c in cuts})
+    rng = random.Random(f"{name}-{seed}")
+    rng.shuffle(speakers)
+    if len(speakers) >= 3:
+        held = set(speakers[:max(1, round(fraction * len(speakers)))])
+        pick = [c for c in cuts if (c.supervisions[0].speaker or c.id) in held]
+    else:
+        log.warning("only %d speaker(s): %s split by utterance, not by speaker", len(speakers),
+                    name)
+        ids = sorted(cuts.ids)
+        rng.shuffle(ids)
+        held = set(ids[:max(1, round(fraction * len(ids)))])
+        pick = [c for c in cuts if c.id in held]
+    picked = {c.id for c in pick}
+    return CutSet.from_cuts(c for c in cuts if c.id not in picked), CutSet.from_cuts(pick)
+
+
+def _assign_splits(cleaned: dict[str, CutSet], seed: int, dev_fraction: float,
+                   test_fraction: float) -> dict[str, CutSet]:
+    """train/dev/test from whatever splits the corpus had; missing ones are carved out of
+    the training data by speaker (held-out speakers, as for the embedded corpus)."""
+    splits = dict(cleaned)
+    if "all" in splits:
+        splits.setdefault("train", splits.pop("all"))
+    if "train" not in splits:
+        raise ValueError(f"corpus has no training split (has {sorted(splits)})")
+    for name, frac in (("test", test_fraction), ("dev", dev_fraction)):
+        if name not in splits:
+            if len(splits["train"]) < 2:
+                raise ValueError(f"too few utterances ({len(splits['train'])}) to hold out {name}")
+            splits["train"], splits[name] = _split_by_speaker(splits["train"], frac, seed, name)
+    return splits
+
+
+def _limit_hours(cuts: CutSet, hours: float, seed: int) -> CutSet:
+    """The shortest prefix of a seeded shuffle of ``cuts`` holding ``hours`` of audio."""
+    ids = sorted(cuts.ids)
+    random.Random(f"hours-{seed}").shuffle(ids)
+    by_id = {c.id: c for c in cuts}
+    out, total = [], 0.0
+    for i in ids:
+        if total >= hours * 3600:
+            break
+        out.append(by_id[i])
+        total += by_id[i].duration
+    if total < hours * 3600:
+        log.warning("data.hours=%s asked, the training split has only %.3f h", hours,
+                    total / 3600)
+    return CutSet.from_cuts(out)
+
+
+def format_summary(corpus: Corpus) -> str:
+    """A human-readable table of the corpus summary."""
+    s = corpus.summary
+    lines = [f"{corpus.language} ({corpus.source}) in {corpus.dir}",
+             f"{'split':6} {'utts':>6} {'hours':>8} {'speakers':>8} {'words':>6} {'oov':>6}"]
+    for split, st in s.get("splits", {}).items():
+        lines.append(f"{split:6} {st['utterances']:6d} {st['hours']:8.3f} {st['speakers']:8d} "
+                     f"{st['distinct_words']:6d} {st['oov_rate']:6.1%}")
+    if "cldr_words" in s:
+        lines.append(f"CLDR words usable: {s['cldr_words']} (spelled out, dropped: "
+                     f"{s['spelled_out_dropped']}; test-only: {s['test_only_words']})")
+    if s.get("synthesis", {}).get("audio_s"):
+        syn = s["synthesis"]
+        lines.append(f"synthesis: {syn['audio_s']:.0f} s of audio in {syn['wall_s']:.1f} s "
+                     f"({syn['audio_s_per_wall_s']:.0f}x real time, {syn['workers']} workers)")
+    if s.get("bad_utterances"):
+        lines.append(f"bad utterances: {s['bad_utterances']}")
+    return "\n".join(lines)
