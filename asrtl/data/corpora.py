@@ -61,9 +61,9 @@ def _check_same_ids(a: dict, a_name: Path, b: dict, b_name: Path) -> None:
 def import_kaldi_dir(path: Path) -> tuple[RecordingSet, SupervisionSet]:
     """One Kaldi data dir (``wav.scp``, ``text``, ``utt2spk``, optional ``segments``).
 
-    Parsing is lhotse's :func:`lhotse.kaldi.load_kaldi_data_dir`; asrtl checks the files and
-    ids first (lhotse asserts or drops silently) and re-reads each audio file's true sample
-    rate and channel count (lhotse trusts one given rate).
+    Segmented dirs are parsed by lhotse's :func:`lhotse.kaldi.load_kaldi_data_dir`; asrtl
+    checks the files and ids first (lhotse asserts or drops silently) and reads each audio
+    file's true sample rate and channel count (lhotse trusts one given rate).
 
     Raises:
         FileNotFoundError: missing directory, ``wav.scp``, ``text`` or audio file.
@@ -97,9 +97,18 @@ def import_kaldi_dir(path: Path) -> tuple[RecordingSet, SupervisionSet]:
             raise ValueError(f"{path / 'wav.scp'}: {rec_id!r} is a piped command; asrtl reads "
                              f"audio files only (convert with sox/ffmpeg first)")
         recordings[rec_id] = _recording_from_file(src, rec_id, str(path / "wav.scp"))
-    rate = next(iter(recordings.values())).sampling_rate if recordings else 16000
-    _, supervisions, _ = load_kaldi_data_dir(path, sampling_rate=rate, use_reco2dur=False)
-    return RecordingSet.from_recordings(recordings.values()), supervisions
+    recording_set = RecordingSet.from_recordings(recordings.values())
+    if utt_index.name == "segments":
+        rate = next(iter(recordings.values())).sampling_rate
+        _, supervisions, _ = load_kaldi_data_dir(path, sampling_rate=rate, use_reco2dur=False)
+        return recording_set, supervisions
+    # Whole-recording utterances: lhotse's reader fails on an empty transcript line with an
+    # unrelated message, so build these directly and let validation name the utterance.
+    speakers = _read_mapping(path / "utt2spk")
+    return recording_set, SupervisionSet.from_segments(
+        SupervisionSegment(id=utt, recording_id=utt, start=0.0,
+                           duration=recordings[utt].duration, channel=0, text=text[utt],
+                           speaker=speakers[utt]) for utt in wav)
 
 
 def import_kaldi(path: str | Path) -> Manifests:
