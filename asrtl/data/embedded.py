@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing as mp
 import os
 import random
 import time
@@ -30,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from asrtl.data.espeak import Espeak, Prosody, spells_out
+from asrtl.data.espeak import Espeak, spells_out
 from asrtl.data.languages import Language, get_language
 from asrtl.data.speakers import Speaker, speaker_pool
 from asrtl.data.store import SPLITS, write_manifests
+from asrtl.data.synth import SynthPool, UttSpec
 from asrtl.data.text import cldr_words
 
 log = logging.getLogger(__name__)
@@ -94,19 +94,6 @@ class EmbeddedConfig:
         params["format"] = FORMAT_VERSION
         blob = json.dumps(params, sort_keys=True, default=list).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class UttSpec:
-    """Everything needed to synthesise one utterance."""
-
-    id: str
-    split: str
-    text: str
-    speaker: Speaker
-    prosody: Prosody
-    speed: float = 1.0
-    snr_db: float | None = None
 
 
 @dataclass
@@ -201,96 +188,6 @@ def _train_stream(lang: Language, speakers: list[Speaker], words: Sequence[str],
         i += 1
 
 
-# ---------------------------------------------------------------- synthesis (worker side)
-
-def _worker_init() -> None:
-    # Two workers on two cores collapse when numpy/BLAS spawn their own threads.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-
-def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int) -> np.ndarray:
-    """Synthesises ``spec`` and returns float32 samples ``(T,)`` at ``sample_rate``."""
-    import soxr
-
-    engine = Espeak.get()
-    variant_voice = f"{voice}+{spec.speaker.variant}"
-    pcm = engine.synthesize(spec.text, variant_voice, spec.prosody)
-    audio = pcm.astype(np.float32) / 32768.0
-    # Speed perturbation as in Kaldi: resample by the factor, tempo and pitch move together.
-    in_rate = engine.sample_rate * spec.speed
-    audio = soxr.resample(audio, in_rate, sample_rate).astype(np.float32)
-    if spec.snr_db is not None and audio.size:
-        seed = int(hashlib.sha1(spec.id.encode()).hexdigest()[:8], 16)
-        noise = np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
-        power = float(np.mean(audio**2)) or 1e-10
-        audio += noise * math.sqrt(power / 10 ** (spec.snr_db / 10))
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak > 0.99:
-        audio *= 0.99 / peak
-    return audio
-
-
-def _synth_job(job: tuple[list[UttSpec], str, int, str]) -> list[tuple[str, int, bool]]:
-    """Worker: synthesise a batch, writing each FLAC atomically.
-
-    Returns:
-        ``[(utt_id, num_samples, freshly_synthesised)]``; 0 samples marks a dropped utterance.
-    """
-    import soundfile as sf
-
-    specs, voice, sample_rate, audio_dir = job
-    out = []
-    for spec in specs:
-        path = Path(audio_dir) / f"{spec.id}.flac"
-        if path.is_file():
-            out.append((spec.id, sf.info(str(path)).frames, False))
-            continue
-        audio = synthesize_utterance(spec, voice, sample_rate)
-        if audio.size < sample_rate // 10:  # < 0.1 s: eSpeak said nothing useful
-            out.append((spec.id, 0, True))
-            continue
-        tmp = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
-        sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, path)
-        out.append((spec.id, audio.size, True))
-    return out
-
-
-def _synthesize(specs: list[UttSpec], voice: str, cfg: EmbeddedConfig, audio_dir: Path,
-                desc: str, fresh: list[int]) -> dict[str, int]:
-    """Synthesises ``specs`` (skipping cached files) in ``cfg.workers`` processes.
-
-    Returns:
-        ``{utt_id: num_samples}``; the samples synthesised anew are added to ``fresh[0]``.
-    """
-    from tqdm.auto import tqdm
-
-    batch = 16
-    jobs = [(specs[i:i + batch], voice, cfg.sample_rate, str(audio_dir))
-            for i in range(0, len(specs), batch)]
-    done: dict[str, int] = {}
-    bar = tqdm(total=len(specs), desc=desc, unit="utt", leave=False, disable=None)
-    if cfg.workers == 1 or len(jobs) == 1:
-        results: Iterator = map(_synth_job, jobs)
-        pool = None
-    else:
-        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_worker_init)
-        results = pool.imap(_synth_job, jobs)
-    try:
-        for res in results:
-            for utt_id, n, new in res:
-                done[utt_id] = n
-                fresh[0] += n if new else 0
-            bar.update(len(res))
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
-    return done
-
-
 # ---------------------------------------------------------------- the corpus
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -331,45 +228,42 @@ def prepare_embedded(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) 
     audio_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(root / "config.json", json.dumps(asdict(cfg), indent=1, default=list))
     words = _load_words(lang, cfg, root)
-    pool = speaker_pool(cfg.seed, cfg.speakers_per_variant, cfg.dev_variants,
-                        cfg.test_variants, cfg.hard_speakers)
-
+    speakers = speaker_pool(cfg.seed, cfg.speakers_per_variant, cfg.dev_variants,
+                            cfg.test_variants, cfg.hard_speakers)
     taken: set[str] = set()
     fixed = {
-        "test": _fixed_split(lang, "test", pool["test"], cfg.test_utts, words.words, cfg, taken),
-        "dev": _fixed_split(lang, "dev", pool["dev"], cfg.dev_utts, words.words, cfg, taken),
-        "adapt": _fixed_split(lang, "adapt", pool["adapt"],
-                              cfg.adapt_utts * len(pool["adapt"]), words.words, cfg, taken),
+        "test": _fixed_split(lang, "test", speakers["test"], cfg.test_utts, words.words, cfg,
+                             taken),
+        "dev": _fixed_split(lang, "dev", speakers["dev"], cfg.dev_utts, words.words, cfg, taken),
+        "adapt": _fixed_split(lang, "adapt", speakers["adapt"],
+                              cfg.adapt_utts * len(speakers["adapt"]), words.words, cfg, taken),
     }
     t0 = time.perf_counter()
     samples: dict[str, int] = {}
-    fresh = [0]
-    for split, specs in fixed.items():
-        samples.update(_synthesize(specs, lang.voice, cfg, audio_dir, f"{lang.name} {split}",
-                                   fresh))
-
-    # Training: take the stream's shortest prefix holding `hours` of audio.
-    target = cfg.hours * 3600 * cfg.sample_rate
-    stream = _train_stream(lang, pool["train"], words.train_words, cfg, taken)
-    train: list[UttSpec] = []
-    total = 0
-    mean = 2.5 * cfg.sample_rate  # first guess of samples per utterance
-    while total < target:
-        need = max(16, math.ceil((target - total) / mean * 1.05))
-        batch = [next(stream) for _ in range(need)]
-        got = _synthesize(batch, lang.voice, cfg, audio_dir, f"{lang.name} train", fresh)
-        samples.update(got)
-        for spec in batch:
-            if total >= target:
-                break
-            if got[spec.id] > 0:
-                train.append(spec)
-                total += got[spec.id]
-        lengths = [n for n in got.values() if n > 0]
-        mean = float(np.mean(lengths)) if lengths else mean
+    with SynthPool(cfg.workers, lang.voice, cfg.sample_rate, audio_dir) as synth:
+        for split, specs in fixed.items():
+            samples.update(synth.run(specs, f"{lang.name} {split}"))
+        # Training: the stream's shortest prefix holding `hours` of audio.
+        target = cfg.hours * 3600 * cfg.sample_rate
+        stream = _train_stream(lang, speakers["train"], words.train_words, cfg, taken)
+        train: list[UttSpec] = []
+        total = 0
+        mean = 2.5 * cfg.sample_rate  # first guess of samples per utterance
+        while total < target:
+            batch = [next(stream) for _ in range(max(16, math.ceil((target - total) / mean
+                                                                   * 1.05)))]
+            got = synth.run(batch, f"{lang.name} train")
+            samples.update(got)
+            for spec in batch:
+                if total >= target:
+                    break
+                if got[spec.id] > 0:
+                    train.append(spec)
+                    total += got[spec.id]
+            lengths = [n for n in got.values() if n > 0]
+            mean = float(np.mean(lengths)) if lengths else mean
     wall = time.perf_counter() - t0
-
-    synthesized = fresh[0] / cfg.sample_rate
+    synthesized = synth.fresh_samples / cfg.sample_rate
     speed = {"wall_s": round(wall, 2), "audio_s": round(synthesized, 1),
              "workers": cfg.workers, "audio_s_per_wall_s": round(synthesized / max(wall, 1e-9), 1)}
     summary = _write_manifests(lang, dict(fixed, train=train), samples, audio_dir, out, cfg,

@@ -6,10 +6,11 @@ import pytest
 
 from asrtl.data import embedded
 from asrtl.data.audio import load_audio
-from asrtl.data.embedded import EmbeddedConfig, prepare_embedded, synthesize_utterance
+from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.espeak import Espeak, Prosody
 from asrtl.data.manifest import prepare_corpus
 from asrtl.data.speakers import HARD_NOVELTY, speaker_pool
+from asrtl.data.synth import UttSpec, synthesize_utterance
 
 
 def _texts(corpus, split):
@@ -77,7 +78,7 @@ def test_second_call_reuses_the_cache(tiny_corpora, cache_dir, monkeypatch):
     def no_synthesis(*args, **kwargs):
         raise AssertionError("synthesised again despite the cache")
 
-    monkeypatch.setattr(embedded, "_synthesize", no_synthesis)
+    monkeypatch.setattr(embedded, "SynthPool", no_synthesis)
     again = prepare_corpus({"name": "embedded", "hours": 0.02, "dev_utts": 12, "test_utts": 24,
                             "adapt_utts": 4, "hard_speakers": 4, "cache_dir": str(cache_dir)},
                            "bengali")
@@ -149,10 +150,10 @@ def test_word_gap_separates_words():
 def test_augmentation_changes_audio():
     pool = speaker_pool(seed=0)
     spk = pool["train"][0]
-    spec = embedded.UttSpec("x", "train", "merhaba dünya", spk, spk.prosody(random.Random(0)))
+    spec = UttSpec("x", "train", "merhaba dünya", spk, spk.prosody(random.Random(0)))
     clean = synthesize_utterance(spec, "tr", 16000)
-    fast = synthesize_utterance(embedded.UttSpec(**{**spec.__dict__, "speed": 1.25}), "tr", 16000)
-    noisy = synthesize_utterance(embedded.UttSpec(**{**spec.__dict__, "snr_db": 5.0}), "tr",
+    fast = synthesize_utterance(UttSpec(**{**spec.__dict__, "speed": 1.25}), "tr", 16000)
+    noisy = synthesize_utterance(UttSpec(**{**spec.__dict__, "snr_db": 5.0}), "tr",
                                  16000)
     assert len(fast) == pytest.approx(len(clean) / 1.25, rel=0.05)
     assert len(noisy) == len(clean) and not np.allclose(noisy, clean)

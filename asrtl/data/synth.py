@@ -1,0 +1,146 @@
+"""Worker side of embedded-corpus synthesis: light imports only (no lhotse, no torch), so
+that spawned worker processes start fast. One :class:`SynthPool` serves a whole corpus build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asrtl.data.espeak import Espeak, Prosody
+from asrtl.data.speakers import Speaker
+
+
+@dataclass(frozen=True)
+class UttSpec:
+    """Everything needed to synthesise one utterance."""
+
+    id: str
+    split: str
+    text: str
+    speaker: Speaker
+    prosody: Prosody
+    speed: float = 1.0
+    snr_db: float | None = None
+
+
+
+def _worker_init() -> None:
+    # Two workers on two cores collapse when numpy/BLAS spawn their own threads.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int) -> np.ndarray:
+    """Synthesises ``spec`` and returns float32 samples ``(T,)`` at ``sample_rate``."""
+    import soxr
+
+    engine = Espeak.get()
+    variant_voice = f"{voice}+{spec.speaker.variant}"
+    pcm = engine.synthesize(spec.text, variant_voice, spec.prosody)
+    audio = pcm.astype(np.float32) / 32768.0
+    # Speed perturbation as in Kaldi: resample by the factor, tempo and pitch move together.
+    in_rate = engine.sample_rate * spec.speed
+    audio = soxr.resample(audio, in_rate, sample_rate).astype(np.float32)
+    if spec.snr_db is not None and audio.size:
+        seed = int(hashlib.sha1(spec.id.encode()).hexdigest()[:8], 16)
+        noise = np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
+        power = float(np.mean(audio**2)) or 1e-10
+        audio += noise * math.sqrt(power / 10 ** (spec.snr_db / 10))
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 0.99:
+        audio *= 0.99 / peak
+    return audio
+
+
+def _synth_job(job: tuple[list[UttSpec], str, int, str]) -> list[tuple[str, int, bool]]:
+    """Worker: synthesise a batch, writing each FLAC atomically.
+
+    Returns:
+        ``[(utt_id, num_samples, freshly_synthesised)]``; 0 samples marks a dropped utterance.
+    """
+    import soundfile as sf
+
+    specs, voice, sample_rate, audio_dir = job
+    out = []
+    for spec in specs:
+        path = Path(audio_dir) / f"{spec.id}.flac"
+        if path.is_file():
+            out.append((spec.id, sf.info(str(path)).frames, False))
+            continue
+        audio = synthesize_utterance(spec, voice, sample_rate)
+        if audio.size < sample_rate // 10:  # < 0.1 s: eSpeak said nothing useful
+            out.append((spec.id, 0, True))
+            continue
+        tmp = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
+        sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="FLAC")
+        os.replace(tmp, path)
+        out.append((spec.id, audio.size, True))
+    return out
+
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Spawned workers re-import the parent's ``__main__`` (a recipe importing lhotse and
+    torch: seconds per worker). Hide it while the workers start: they need only this module."""
+    main = sys.modules["__main__"]
+    saved = {k: getattr(main, k) for k in ("__spec__", "__file__") if hasattr(main, k)}
+    try:
+        main.__spec__ = None
+        if hasattr(main, "__file__"):
+            del main.__file__
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
+
+
+class SynthPool:
+    """Synthesis in ``workers`` spawned processes (eSpeak NG is not thread-safe), or in this
+    process when ``workers == 1``. Use as a context manager; the pool lives for one build."""
+
+    def __init__(self, workers: int, voice: str, sample_rate: int, audio_dir: Path) -> None:
+        self.voice, self.sample_rate, self.audio_dir = voice, sample_rate, str(audio_dir)
+        self.fresh_samples = 0
+        self._pool = None
+        if workers > 1:
+            with _main_module_hidden():
+                self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+
+    def __enter__(self) -> SynthPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate() if exc[0] else self._pool.close()
+            self._pool.join()
+
+    def run(self, specs: list[UttSpec], desc: str) -> dict[str, int]:
+        """Synthesises ``specs`` (skipping cached files).
+
+        Returns:
+            ``{utt_id: num_samples}``; 0 marks an utterance eSpeak could not say.
+        """
+        from tqdm.auto import tqdm
+
+        batch = 16
+        jobs = [(specs[i:i + batch], self.voice, self.sample_rate, self.audio_dir)
+                for i in range(0, len(specs), batch)]
+        results: Iterator = (self._pool.imap(_synth_job, jobs) if self._pool is not None
+                             else map(_synth_job, jobs))
+        done: dict[str, int] = {}
+        with tqdm(total=len(specs), desc=desc, unit="utt", leave=False, disable=None) as bar:
+            for res in results:
+                for utt_id, n, new in res:
+                    done[utt_id] = n
+                    self.fresh_samples += n if new else 0
+                bar.update(len(res))
+        return done
