@@ -159,3 +159,29 @@ def test_unknown_source_and_language(tmp_path):
         prepare_corpus({"name": "tapes", "cache_dir": str(tmp_path)}, "english")
     with pytest.raises(ValueError, match="unknown language 'elvish'"):
         prepare_corpus({"name": "embedded", "cache_dir": str(tmp_path)}, "elvish")
+
+
+def test_kaldi_segments_cut_recordings_into_utterances(shared_clips, tmp_path):
+    jfk = next(r for r in shared_clips if r["utt_id"] == "jfk_1")
+    lj = [r for r in shared_clips if r["speaker"] == "ljspeech"][:2]
+    kaldi = tmp_path / "seg"
+    kaldi.mkdir()
+    (kaldi / "wav.scp").write_text(f"jfk {jfk['abspath']}\n" + "".join(
+        f"{r['utt_id']} {r['abspath']}\n" for r in lj))
+    (kaldi / "segments").write_text("jfk-a jfk 0.0 4.0\njfk-b jfk 4.0 8.5\n" + "".join(
+        f"{r['utt_id']}-s {r['utt_id']} 0.0 -1\n" for r in lj))
+    (kaldi / "text").write_text("jfk-a and so my fellow americans\njfk-b ask not\n" + "".join(
+        f"{r['utt_id']}-s {r['transcript']}\n" for r in lj))
+    (kaldi / "utt2spk").write_text("jfk-a jfk\njfk-b jfk\n" + "".join(
+        f"{r['utt_id']}-s lj\n" for r in lj))
+    corpus = prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "english")
+    cuts = {c.id: c for s in corpus.splits for c in corpus.cuts(s)}
+    assert cuts["jfk-b"].duration == pytest.approx(4.5) and cuts["jfk-b"].start == 4.0
+    assert len(load_audio(cuts["jfk-b"])) == pytest.approx(4.5 * 16000, abs=2)
+    lj0 = f"{lj[0]['utt_id']}-s"
+    assert cuts[lj0].duration == pytest.approx(float(lj[0]["duration_s"]), abs=0.01)
+    (kaldi / "segments").write_text("jfk-a jfk 0.0 4.0\njfk-b tape9 4.0 8.5\n")
+    (kaldi / "text").write_text("jfk-a x\njfk-b y\n")
+    (kaldi / "utt2spk").write_text("jfk-a jfk\njfk-b jfk\n")
+    with pytest.raises(ValueError, match="'jfk-b' names recording 'tape9'"):
+        prepare_corpus(_data("kaldi", kaldi, tmp_path / "c2"), "english")
