@@ -51,19 +51,15 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
         fail(f"missing required setting(s): {', '.join(f'{k}=...' for k in missing)}")
 
 
-def recipe(config_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def recipe(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorates a recipe body: user errors become ``error: ...`` and exit code 2."""
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except USER_ERRORS as e:
-                log.debug("user error", exc_info=True)
-                fail(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            log.debug("user error", exc_info=True)
+            fail(e.args[0] if isinstance(e, KeyError) and e.args else e)
 
-        run.config_name = config_name  # type: ignore[attr-defined]
-        return run
-
-    return wrap
+    return run

@@ -13,7 +13,7 @@ from asrtl.data.manifest import format_summary, prepare_corpus
 
 
 @hydra.main(config_path="../conf", config_name="prepare", version_base="1.3")
-@recipe("prepare")
+@recipe
 def main(cfg: DictConfig) -> None:
     corpus = prepare_corpus(cfg.data, cfg.language, seed=cfg.seed)
     print(format_summary(corpus))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+from lhotse.utils import fastcopy
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,8 @@ def import_babel(path: str | Path, language: str) -> Manifests:
     out: Manifests = {}
     for split, m in manifests.items():
         if "recordings" in m and "supervisions" in m and len(m["supervisions"]):
-            sups = SupervisionSet.from_segments(s.with_language(language) if hasattr(
-                s, "with_language") else s for s in m["supervisions"])
+            sups = SupervisionSet.from_segments(fastcopy(s, language=language)
+                                                for s in m["supervisions"])
             out[SPLIT_NAMES.get(split, split)] = (m["recordings"], sups)
     if not out:
         raise ValueError(f"no BABEL transcripts found under {path}")

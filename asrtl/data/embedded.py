@@ -153,20 +153,24 @@ def _augment_params(rng: random.Random, cfg: EmbeddedConfig) -> dict:
     return out
 
 
+def _utterance(lang: Language, split: str, i: int, speaker: Speaker, rng: random.Random,
+               words: Sequence[str], cfg: EmbeddedConfig, taken: set[str]) -> UttSpec:
+    """Utterance ``i`` of ``split``: a sentence unique across all splits (recorded in
+    ``taken``), then its prosody and augmentation, all drawn from ``rng`` in that order."""
+    text = _sentence(rng, words, cfg)
+    while text in taken:
+        text = _sentence(rng, words, cfg)
+    taken.add(text)
+    return UttSpec(f"{lang.iso}-{split}-{i:06d}", split, text, speaker, speaker.prosody(rng),
+                   **_augment_params(rng, cfg))
+
+
 def _fixed_split(lang: Language, split: str, speakers: list[Speaker], n: int,
                  words: Sequence[str], cfg: EmbeddedConfig, taken: set[str]) -> list[UttSpec]:
-    """``n`` utterances spread evenly over ``speakers``, sentences unique across splits."""
+    """``n`` utterances spread evenly over ``speakers``."""
     rng = random.Random(f"{split}-{cfg.seed}-{lang.iso}")
-    specs = []
-    for i in range(n):
-        text = _sentence(rng, words, cfg)
-        while text in taken:
-            text = _sentence(rng, words, cfg)
-        taken.add(text)
-        spk = speakers[i % len(speakers)]
-        specs.append(UttSpec(f"{lang.iso}-{split}-{i:06d}", split, text, spk, spk.prosody(rng),
-                             **_augment_params(rng, cfg)))
-    return specs
+    return [_utterance(lang, split, i, speakers[i % len(speakers)], rng, words, cfg, taken)
+            for i in range(n)]
 
 
 def _train_stream(lang: Language, speakers: list[Speaker], words: Sequence[str],
@@ -178,13 +182,7 @@ def _train_stream(lang: Language, speakers: list[Speaker], words: Sequence[str],
     while True:
         if i % len(order) == 0:
             rng.shuffle(order)
-        text = _sentence(rng, words, cfg)
-        while text in taken:
-            text = _sentence(rng, words, cfg)
-        taken.add(text)
-        spk = order[i % len(order)]
-        yield UttSpec(f"{lang.iso}-train-{i:06d}", "train", text, spk, spk.prosody(rng),
-                      **_augment_params(rng, cfg))
+        yield _utterance(lang, "train", i, order[i % len(order)], rng, words, cfg, taken)
         i += 1
 
 

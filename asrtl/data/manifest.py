@@ -25,13 +25,12 @@ from lhotse.utils import fastcopy
 from asrtl.data.corpora import IMPORTERS
 from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.languages import Language, get_language
-from asrtl.data.store import write_manifests
+from asrtl.data.store import SPLITS, write_manifests
 from asrtl.data.text import normalize, out_of_script
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("embedded", *IMPORTERS)
-SPLITS = ("train", "dev", "test", "adapt")
 _KEEP_IN_WORDS = {"'", "-", "\u2019"}
 
 
@@ -128,7 +127,7 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     if not path.exists():
         raise FileNotFoundError(f"data.path not found: {path}")
     hours = data.get("hours")
-    params = {"source": source, "path": str(path), "mtime": path.stat().st_mtime_ns,
+    params = {"source": source, "path": str(path), "files": _fingerprint(path),
               "language": language, "seed": seed, "hours": hours,
               **{k: data.get(k) for k in ("out_of_script", "skip_bad", "dev_fraction",
                                           "test_fraction", "sample_rate")}}
@@ -150,6 +149,20 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
                "params": params, "bad_utterances": counts}
     write_manifests(splits, out, summary)
     return out
+
+
+def _fingerprint(path: Path) -> str:
+    """Hash of the names, sizes and mtimes of the corpus's files (two levels deep; a Common
+    Voice ``clips/`` folder excluded): editing ``text`` or a TSV in place invalidates the cache,
+    which a directory's own mtime would not."""
+    paths = [path] if path.is_file() else sorted(
+        p for pattern in ("*", "*/*") for p in path.glob(pattern)
+        if p.is_file() and p.parent.name != "clips")
+    h = hashlib.sha1()
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p.relative_to(path.parent)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _clean(recs: RecordingSet, sups: SupervisionSet | None, label: str, lang: Language | None,

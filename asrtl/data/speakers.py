@@ -21,7 +21,6 @@ NOVELTY_VARIANTS = frozenset({
     "robosoft8",
 })
 HARD_NOVELTY = ("croak", "whisper", "Tweaky", "robosoft3")
-SPLITS = ("train", "dev", "test", "adapt")
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,16 @@ def test_real_corpus_cache_is_reused(shared_clips, tmp_path, monkeypatch):
     first = prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "multi")
     from asrtl.data import manifest
 
-    monkeypatch.setitem(manifest.IMPORTERS, "kaldi", lambda *a: pytest.fail("imported again"))
-    assert prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "multi").dir == first.dir
+    with monkeypatch.context() as m:
+        m.setitem(manifest.IMPORTERS, "kaldi", lambda *a: pytest.fail("imported again"))
+        assert prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "multi").dir == first.dir
+    # Editing a transcript in place invalidates the cache (the dir's own mtime does not move).
+    text = (kaldi / "text").read_text()
+    (kaldi / "text").write_text(text.replace("quilter", "QUILTER-EDITED", 1))
+    edited = prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "multi")
+    assert edited.dir != first.dir
+    assert any("quilter-edited" in c.supervisions[0].text
+               for s in edited.splits for c in edited.cuts(s))
 
 
 # ------------------------------------------------------------------ bad input, named
