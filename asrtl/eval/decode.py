@@ -1,0 +1,90 @@
+"""CTC decoding: greedy (argmax, collapse, drop blanks) and beam search with torchaudio's
+flashlight ``ctc_decoder`` (optional lexicon and KenLM n-gram)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from asrtl.data.vocab import BLANK, SPACE, UNK, Vocabulary
+
+
+def greedy(log_probs: torch.Tensor, lens: torch.Tensor, vocab: Vocabulary) -> list[str]:
+    """Best path per utterance.
+
+    Args:
+        log_probs: ``(B, T, V)``.
+        lens: ``(B,)`` valid frames.
+
+    Returns:
+        ``B`` transcripts.
+    """
+    best = log_probs.argmax(dim=-1).cpu()
+    out = []
+    for b in range(best.shape[0]):
+        ids = torch.unique_consecutive(best[b, : int(lens[b])])
+        out.append(vocab.decode(i for i in ids.tolist() if i != 0))
+    return out
+
+
+def write_lexicon(words: Iterable[str], vocab: Vocabulary, path: Path) -> int:
+    """Writes a flashlight lexicon (``word t1 t2 ... |``) of the words spellable in ``vocab``.
+
+    Returns:
+        The number of words written.
+    """
+    known = set(vocab.tokens)
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        for w in sorted(set(words)):
+            if w and all(c in known for c in w):
+                f.write(f"{w} {' '.join(w)} {SPACE}\n")
+                n += 1
+    if n == 0:
+        raise ValueError("lexicon is empty: no word is spellable with the model's vocabulary")
+    return n
+
+
+class BeamDecoder:
+    """Lexicon-constrained (or lexicon-free) beam search.
+
+    Args:
+        vocab: the model's vocabulary.
+        words: lexicon words; ``None`` for lexicon-free search.
+        kenlm: path to an ARPA or binary KenLM model, optional.
+        beam_size, lm_weight, word_score: search settings.
+    """
+
+    def __init__(self, vocab: Vocabulary, words: Iterable[str] | None = None,
+                 kenlm: str | None = None, beam_size: int = 32, lm_weight: float = 1.0,
+                 word_score: float = 0.0) -> None:
+        from torchaudio.models.decoder import ctc_decoder
+
+        self.vocab = vocab
+        self._tmp = tempfile.TemporaryDirectory(prefix="asrtl-lexicon-")
+        lexicon = None
+        if words is not None:
+            lexicon = Path(self._tmp.name) / "lexicon.txt"
+            self.lexicon_size = write_lexicon(words, vocab, lexicon)
+        if kenlm is not None and not Path(kenlm).is_file():
+            raise FileNotFoundError(f"KenLM model not found: {kenlm}")
+        self.decoder = ctc_decoder(
+            lexicon=str(lexicon) if lexicon else None, tokens=list(vocab.tokens), lm=kenlm,
+            beam_size=beam_size, lm_weight=lm_weight if kenlm else 0.0, word_score=word_score,
+            blank_token=BLANK, sil_token=SPACE, unk_word=UNK)
+
+    def __call__(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[str]:
+        """``(B, T, V)`` log-probabilities -> ``B`` transcripts."""
+        hyps = self.decoder(log_probs.float().cpu().contiguous(), lens.cpu().int())
+        out = []
+        for nbest in hyps:
+            if not nbest:
+                out.append("")
+            elif nbest[0].words:
+                out.append(" ".join(nbest[0].words))
+            else:
+                out.append(self.vocab.decode(t for t in nbest[0].tokens.tolist()))
+        return out

@@ -1,0 +1,56 @@
+"""WER and CER with jiwer; per-split results a person can check by hand.
+
+``results/<split>/``: ``hyps.txt`` (``id<TAB>hyp``), ``errs.txt`` (per utterance reference,
+hypothesis and word alignment, worst first), ``scores.json`` (``wer``/``cer`` as fractions,
+``wer_percent``/``cer_percent`` as percentages, counts).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jiwer
+
+
+def score(refs: list[str], hyps: list[str]) -> dict[str, Any]:
+    """Corpus-level WER and CER (fractions and percentages) of ``hyps`` against ``refs``."""
+    if len(refs) != len(hyps) or not refs:
+        raise ValueError(f"need as many hypotheses as references, got {len(hyps)}/{len(refs)}")
+    refs = [r if r.strip() else "<empty>" for r in refs]
+    hyps = [h if h.strip() else "" for h in hyps]
+    words = jiwer.process_words(refs, hyps)
+    chars = jiwer.process_characters(refs, hyps)
+    return {"wer": words.wer, "cer": chars.cer, "wer_percent": round(100 * words.wer, 2),
+            "cer_percent": round(100 * chars.cer, 2), "num_utts": len(refs),
+            "num_words": sum(len(r.split()) for r in refs),
+            "num_chars": sum(len(r) for r in refs)}
+
+
+def write_results(out_dir: Path, ids: list[str], refs: list[str], hyps: list[str],
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Writes ``hyps.txt``, ``errs.txt`` and ``scores.json`` into ``out_dir``; returns scores."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scores = {**score(refs, hyps), **(extra or {})}
+    order = sorted(range(len(ids)), key=lambda i: ids[i])
+    (out_dir / "hyps.txt").write_text("".join(f"{ids[i]}\t{hyps[i]}\n" for i in order),
+                                      encoding="utf-8")
+    rows = []
+    for i in order:
+        ref = refs[i] if refs[i].strip() else "<empty>"
+        m = jiwer.process_words(ref, hyps[i])
+        errors = m.substitutions + m.deletions + m.insertions
+        vis = jiwer.visualize_alignment(m, show_measures=False, skip_correct=False)
+        lines = [ln for ln in vis.splitlines() if ln.strip() and not ln.startswith("===")]
+        rows.append((errors, ids[i], "\n".join(lines)))
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    text = [f"%WER {scores['wer_percent']:.2f} %CER {scores['cer_percent']:.2f} "
+            f"[{scores['num_utts']} utterances]\n"]
+    for errors, uid, vis in rows:
+        text.append(f"\n{uid} ({errors} word errors)\n{vis}\n")
+    (out_dir / "errs.txt").write_text("".join(text), encoding="utf-8")
+    tmp = out_dir / ".scores.json.tmp"
+    tmp.write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out_dir / "scores.json")
+    return scores

@@ -1,0 +1,85 @@
+"""The CTC acoustic model: ``frontend`` (4x subsampling) -> ``encoder.layers.N`` -> ``head``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from asrtl.models.encoder import Conv2dSubsampling, Encoder
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture, stored in ``meta.json``; a checkpoint rebuilds its model from it.
+
+    Attributes:
+        name: preset name (``tiny``, ``small``, ``base``) or ``custom``.
+        encoder: ``conformer`` or ``lstm``.
+        dim, num_layers, heads, ffn_dim, conv_kernel, dropout: encoder settings.
+        subsampling_channels: channels of the two subsampling convolutions.
+        num_mel_bins: input feature dimension.
+        vocab_size: output tokens, blank included (set from the vocabulary).
+    """
+
+    name: str = "small"
+    encoder: str = "conformer"
+    dim: int = 144
+    num_layers: int = 6
+    heads: int = 4
+    ffn_dim: int = 576
+    conv_kernel: int = 15
+    dropout: float = 0.1
+    subsampling_channels: int = 64
+    num_mel_bins: int = 80
+    vocab_size: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Builds from a (config or meta.json) mapping; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CTCModel(nn.Module):
+    """Features ``(B, T, F)`` -> CTC log-probabilities ``(B, T/4, V)``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.vocab_size < 4:
+            raise ValueError(f"model.vocab_size must be >= 4, got {cfg.vocab_size}")
+        self.cfg = cfg
+        self.frontend = Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels)
+        self.encoder = Encoder(cfg.encoder, cfg.dim, cfg.num_layers, cfg.heads, cfg.ffn_dim,
+                               cfg.conv_kernel, cfg.dropout)
+        self.head = nn.Linear(cfg.dim, cfg.vocab_size)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor,
+                                                                              torch.Tensor]:
+        """Args:
+            feats: ``(B, T, F)`` features.
+            feat_lens: ``(B,)`` valid frames.
+
+        Returns:
+            ``(log_probs (B, T', V), out_lens (B,))``.
+        """
+        x, lens = self.frontend(feats, feat_lens)
+        x = self.encoder(x, lens)
+        return self.head(x).log_softmax(dim=-1), lens
+
+    def layer_names(self) -> list[str]:
+        """The copyable units, input to output: ``frontend``, ``encoder.layers.N``, ``head``."""
+        return ["frontend", *(f"encoder.layers.{i}" for i in range(len(self.encoder.layers))),
+                "head"]
+
+
+def num_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

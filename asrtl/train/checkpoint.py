@@ -1,0 +1,180 @@
+"""Checkpoints: one directory each, written to ``<name>.tmp/`` and renamed into place.
+
+``checkpoints/step-000400/``:
+- ``model.safetensors``: the weights;
+- ``meta.json``: format version, architecture, vocabulary (blank first), language, features,
+  step, epoch, metrics, parent checkpoint, git commit, resolved config;
+- ``trainer.pt``: optimizer state, plain types and tensors only (``weights_only=True`` loads it).
+
+``latest.json`` and ``best.json`` beside them point at a checkpoint; they too are replaced
+atomically. Loading rebuilds the model from ``meta.json`` and loads strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from asrtl.data.vocab import Vocabulary
+from asrtl.models.ctc import CTCModel, ModelConfig
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (on CPU), its vocabulary and metadata."""
+
+    path: Path
+    model: CTCModel
+    vocab: Vocabulary
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def language(self) -> str:
+        return str(self.meta.get("language", ""))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(ckpt_dir: Path, name: str, model: CTCModel, meta: dict[str, Any],
+                    trainer_state: dict[str, Any] | None = None) -> Path:
+    """Writes ``ckpt_dir/name/`` atomically and returns it.
+
+    Args:
+        ckpt_dir: the run's ``checkpoints/`` directory.
+        name: e.g. ``step-000400``.
+        model: weights to save (taken to CPU).
+        meta: metadata; architecture and format version are added.
+        trainer_state: optimizer state etc. (tensors and plain types only).
+    """
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    final = ckpt_dir / name
+    tmp = ckpt_dir / f"{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"))
+    meta = {"format_version": FORMAT_VERSION, "architecture": model.cfg.to_dict(),
+            "git_commit": git_commit(), **meta}
+    (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str),
+                                   encoding="utf-8")
+    if trainer_state is not None:
+        torch.save(trainer_state, tmp / "trainer.pt")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory from a checkpoint dir, a run dir (its ``best.json``, else
+    ``latest.json``) or a ``checkpoints/`` dir.
+
+    Raises:
+        FileNotFoundError: naming the path when nothing loadable is there.
+    """
+    p = Path(path).expanduser()
+    if (p / "model.safetensors").is_file() or (p / "meta.json").is_file():
+        return p
+    for ckpts in (p / "checkpoints", p):
+        for pointer in ("best.json", "latest.json"):
+            f = ckpts / pointer
+            if f.is_file():
+                return ckpts / json.loads(f.read_text())["name"]
+    raise FileNotFoundError(f"no asrtl checkpoint at {p} (expected model.safetensors + "
+                            f"meta.json, or a run dir with checkpoints/latest.json)")
+
+
+def read_meta(ckpt: Path) -> dict[str, Any]:
+    """``meta.json`` of a checkpoint directory; a clear error when missing or corrupt."""
+    f = ckpt / "meta.json"
+    try:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {ckpt} has no meta.json") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"corrupt checkpoint metadata {f}: {e}") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
+                         f"reads format {FORMAT_VERSION}")
+    return meta
+
+
+def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Checkpoint:
+    """Loads a checkpoint (weights strictly, on CPU) and rebuilds its model from meta.json.
+
+    Args:
+        path: a checkpoint dir or a run dir (see :func:`resolve_checkpoint`).
+        expect: when given, the architecture the caller needs; a different one is an error
+            naming both.
+
+    Raises:
+        FileNotFoundError: nothing loadable at ``path``.
+        ValueError: corrupt files, or an architecture other than ``expect``.
+    """
+    ckpt = resolve_checkpoint(path)
+    meta = read_meta(ckpt)
+    cfg = ModelConfig.from_dict(meta["architecture"])
+    if expect is not None and expect != cfg:
+        diff = {k: (v, getattr(expect, k)) for k, v in cfg.to_dict().items()
+                if getattr(expect, k) != v}
+        raise ValueError(f"checkpoint {ckpt} has another architecture: "
+                         + ", ".join(f"{k}={a!r} there vs {b!r} here" for k, (a, b) in
+                                     diff.items()))
+    vocab = Vocabulary(list(meta["vocab"]))
+    if len(vocab) != cfg.vocab_size:
+        raise ValueError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
+                         f"{cfg.vocab_size}")
+    model = CTCModel(cfg)
+    weights = ckpt / "model.safetensors"
+    try:
+        state = load_file(str(weights))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {ckpt} has no model.safetensors") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"corrupt checkpoint weights {weights}: {e}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise ValueError(f"weights in {weights} do not fit the architecture in its meta.json: "
+                         f"{first}") from None
+    return Checkpoint(path=ckpt, model=model, vocab=vocab, meta=meta)
+
+
+def load_trainer_state(ckpt: Path) -> dict[str, Any]:
+    """``trainer.pt`` loaded with ``weights_only=True`` (never unpickles arbitrary objects)."""
+    f = ckpt / "trainer.pt"
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {ckpt} has no trainer.pt (cannot resume)") from None
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError...
+        raise ValueError(f"corrupt trainer state {f}: {type(e).__name__}") from None

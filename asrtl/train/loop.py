@@ -1,0 +1,284 @@
+"""The training loop: one page, top to bottom, no callbacks.
+
+Every random draw of a step (dropout, SpecAugment) comes from the global torch RNG seeded
+with ``(seed, step)``, batches are a pure function of ``(seed, epoch)``, the learning rate a
+pure function of the step: a run killed with ``kill -9`` and started again from its last
+checkpoint ends with the same weights as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from lhotse import CutSet
+
+from asrtl.data.features import Fbank, FeatureConfig, SpecAugment
+from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
+from asrtl.data.vocab import Vocabulary
+from asrtl.eval.evaluate import ctc_loss, decode_cuts
+from asrtl.eval.score import score
+from asrtl.models.ctc import CTCModel
+from asrtl.train.checkpoint import (
+    load_checkpoint,
+    load_trainer_state,
+    save_checkpoint,
+    write_json_atomic,
+)
+from asrtl.train.device import amp_dtype, autocast
+from asrtl.train.schedule import lr_factor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters (``conf/train/*.yaml``).
+
+    Attributes:
+        epochs: passes over the training split.
+        lr: peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps.
+        schedule: ``cosine``, ``linear``, ``constant`` or ``triangular`` after warm-up.
+        final_lr_ratio: learning rate at the end, as a share of ``lr``.
+        batch_duration_s: audio seconds per batch (lhotse dynamic bucketing).
+        grad_clip: max gradient norm.
+        spec_augment: SpecAugment masking while training.
+        amp: ``auto`` (bf16/fp16 on GPU, off on CPU), ``bf16``, ``fp16`` or ``off``.
+        checkpoint_every_steps: a resumable checkpoint every so many steps (and every epoch).
+        keep_checkpoints: step checkpoints kept besides the best.
+        num_workers: data loading processes (0: in the training process).
+        eval_batch_duration_s: audio seconds per evaluation batch.
+    """
+
+    epochs: int = 20
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    final_lr_ratio: float = 0.05
+    batch_duration_s: float = 60.0
+    grad_clip: float = 5.0
+    spec_augment: bool = True
+    amp: str = "auto"
+    checkpoint_every_steps: int = 100
+    keep_checkpoints: int = 2
+    num_workers: int = 1
+    eval_batch_duration_s: float = 120.0
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TrainConfig:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown train setting(s) {unknown}; known: {sorted(known)}")
+        kwargs = {}
+        for k, v in dict(d).items():
+            try:
+                kwargs[k] = type(known[k].default)(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"train.{k}: expected {type(known[k].default).__name__}, "
+                                 f"got {v!r}") from None
+        cfg = cls(**kwargs)
+        if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_duration_s <= 0:
+            raise ValueError("train.epochs, train.lr and train.batch_duration_s must be > 0")
+        return cfg
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2**63 - 1)
+
+
+def _param_groups(model: CTCModel, groups: list[dict] | None) -> list[dict]:
+    """Optimizer groups with a ``lr_scale`` each; frozen parameters are left out.
+
+    Raises:
+        ValueError: when nothing is left to train.
+    """
+    groups = groups or [{"name": "all", "params": list(model.parameters()), "lr_scale": 1.0}]
+    out = []
+    for g in groups:
+        params = [p for p in g["params"] if p.requires_grad]
+        if params:
+            out.append({**g, "params": params, "lr_scale": float(g.get("lr_scale", 1.0))})
+    if not out:
+        raise ValueError("nothing to train: every parameter is frozen")
+    return out
+
+
+def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet,
+        cfg: TrainConfig, run_dir: Path, device: torch.device, seed: int, meta: dict[str, Any],
+        param_groups: list[dict] | None = None) -> dict[str, Any]:
+    """Trains ``model`` with CTC, resuming from ``run_dir/checkpoints/latest.json`` if present.
+
+    Args:
+        model: the model (its weights are the starting point unless resuming).
+        vocab: output vocabulary.
+        train_cuts, dev_cuts: training and validation cuts.
+        cfg: hyperparameters.
+        run_dir: the run directory (checkpoints/, metrics.jsonl, tensorboard/).
+        device: where to train.
+        seed: seeds batching and every random draw.
+        meta: metadata stored in each checkpoint (language, features, config, parent...).
+        param_groups: optional ``[{"name", "params", "lr_scale"}]`` (per-layer rates).
+
+    Returns:
+        ``{"best": {...}, "last": {...}, "steps": n, "train_wall_s": s, "audio_s": a}``.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    ckpt_dir = run_dir / "checkpoints"
+    model.to(device)
+    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    specaug = SpecAugment() if cfg.spec_augment else SpecAugment(0, 0, 0, 0)
+    dtype = amp_dtype(device, cfg.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def make_optimizer() -> torch.optim.Optimizer:
+        groups = _param_groups(model, param_groups)
+        for g in groups:
+            g["lr"] = cfg.lr * g["lr_scale"]
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    step, epoch, start_batch = 0, 0, 0
+    best: dict[str, Any] = {}
+    history: list[dict] = []
+    if (ckpt_dir / "latest.json").is_file():
+        latest = json.loads((ckpt_dir / "latest.json").read_text())
+        ck = load_checkpoint(ckpt_dir / latest["name"], expect=model.cfg)
+        model.load_state_dict(ck.model.state_dict())
+        state = load_trainer_state(ck.path)
+        step, epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
+        best = state.get("best", {})
+        history = [h for h in _read_metrics(run_dir) if h["step"] <= step]
+        log.info("resuming from %s (epoch %d, step %d)", ck.path, epoch, step)
+    else:
+        state = None
+    optimizer = make_optimizer()
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+    _write_metrics(run_dir, history)
+
+    steps_per_epoch = len(train_batches(train_cuts, cfg.batch_duration_s, seed, 0))
+    total_steps = steps_per_epoch * cfg.epochs
+    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
+    trained_audio, wall0 = 0.0, time.perf_counter()
+
+    def save(name: str, batch_in_epoch: int, ep: int, metrics: dict | None = None) -> None:
+        save_checkpoint(ckpt_dir, name, model, {
+            **meta, "step": step, "epoch": ep, "metrics": metrics or {}},
+            {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
+             "batch_in_epoch": batch_in_epoch, "best": best,
+             "scaler": scaler.state_dict() if scaler.is_enabled() else {}})
+        write_json_atomic(ckpt_dir / "latest.json", {"name": name, "step": step, "epoch": ep})
+        _prune(ckpt_dir, cfg.keep_checkpoints, keep={best.get("name"), name})
+
+    from tqdm.auto import tqdm
+
+    while epoch < cfg.epochs:
+        batches = train_batches(train_cuts, cfg.batch_duration_s, seed, epoch)
+        loader = make_loader(BatchDataset(train_cuts, batches, vocab), cfg.num_workers,
+                             pin_memory=device.type == "cuda", start=start_batch)
+        t0, losses = time.perf_counter(), []
+        model.train()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None,
+                   total=len(batches) - start_batch)
+        for i, batch in enumerate(bar, start=start_batch):
+            torch.manual_seed(step_seed(seed, step))
+            factor = lr_factor(step, total_steps, cfg.warmup_steps, cfg.schedule,
+                               cfg.final_lr_ratio)
+            for g in optimizer.param_groups:
+                g["lr"] = cfg.lr * g["lr_scale"] * factor
+            batch = batch.to(device, non_blocking=True)
+            loss, grad_norm = train_step(model, fbank, specaug, optimizer, scaler, batch,
+                                         cfg.grad_clip, dtype)
+            step += 1
+            losses.append(loss)
+            trained_audio += batch.duration_s
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            writer.add_scalar("train/loss", losses[-1], step)
+            writer.add_scalar("train/lr", cfg.lr * factor, step)
+            writer.add_scalar("train/grad_norm", grad_norm, step)
+            if step % cfg.checkpoint_every_steps == 0 and i + 1 < len(batches):
+                save(f"step-{step:06d}", i + 1, epoch)
+        bar.close()
+        epoch += 1
+        start_batch = 0
+        dev = decode_cuts(model, fbank, vocab, dev_cuts, device, cfg.eval_batch_duration_s)
+        dev_scores = score(dev.refs, dev.hyps)
+        row = {"epoch": epoch, "step": step,
+               "train_loss": round(sum(losses) / max(len(losses), 1), 4),
+               "valid_loss": round(dev.loss, 4), "valid_wer": round(dev_scores["wer"], 4),
+               "valid_cer": round(dev_scores["cer"], 4), "lr": cfg.lr * factor,
+               "epoch_s": round(time.perf_counter() - t0, 1)}
+        history.append(row)
+        for k in ("train_loss", "valid_loss", "valid_wer", "valid_cer"):
+            writer.add_scalar(k.replace("_", "/", 1), row[k], step)
+        log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | %.0f s",
+                 epoch, row["train_loss"], row["valid_loss"], 100 * row["valid_wer"],
+                 100 * row["valid_cer"], row["lr"], row["epoch_s"])
+        name = f"step-{step:06d}"
+        if not best or (row["valid_wer"], row["valid_cer"]) < (best["wer"], best["cer"]):
+            best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
+                    "epoch": epoch, "step": step}
+        save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
+        if best["name"] == name:
+            write_json_atomic(ckpt_dir / "best.json", best)
+        _write_metrics(run_dir, history)
+    writer.close()
+    return {"best": best, "last": history[-1] if history else {}, "steps": step,
+            "train_wall_s": round(time.perf_counter() - wall0, 1),
+            "audio_s_trained": round(trained_audio, 1)}
+
+
+def train_step(model: CTCModel, fbank: Fbank, specaug: SpecAugment,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, batch: Batch,
+               grad_clip: float, dtype: torch.dtype | None) -> tuple[float, float]:
+    """One optimisation step on a batch already on the device.
+
+    Returns:
+        ``(loss, grad_norm)`` as Python floats.
+    """
+    with autocast(batch.wavs.device, dtype):
+        feats, feat_lens = fbank(batch.wavs, batch.wav_lens)
+        log_probs, out_lens = model(specaug(feats), feat_lens)
+    loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item(), float(grad_norm)
+
+
+def _prune(ckpt_dir: Path, keep_last: int, keep: set) -> None:
+    steps = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir() and not
+                   p.name.endswith(".tmp"))
+    for p in steps[:-keep_last] if keep_last > 0 else steps:
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _read_metrics(run_dir: Path) -> list[dict]:
+    f = run_dir / "metrics.jsonl"
+    if not f.is_file():
+        return []
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+
+def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / ".metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(run_dir / "metrics.jsonl")
+

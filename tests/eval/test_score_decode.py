@@ -1,0 +1,47 @@
+import json
+
+import torch
+
+from asrtl.data.vocab import Vocabulary
+from asrtl.eval.decode import BeamDecoder, greedy
+from asrtl.eval.score import score, write_results
+
+
+def test_scores_are_fractions_and_percentages():
+    s = score(["a b c d", "e f"], ["a x c d", "e f"])
+    assert s["wer"] == 1 / 6 and s["wer_percent"] == round(100 / 6, 2)
+    assert 0 < s["cer"] < s["wer"]
+
+
+def test_results_files_include_perfect_and_wrong_utterances(tmp_path):
+    write_results(tmp_path, ["u2", "u1"], ["a b", "c d"], ["a b", "c x"], {"split": "test"})
+    assert (tmp_path / "hyps.txt").read_text() == "u1\tc x\nu2\ta b\n"
+    errs = (tmp_path / "errs.txt").read_text()
+    assert errs.index("u1 (1 word errors)") < errs.index("u2 (0 word errors)")
+    assert "REF: c d" in errs and "HYP: a b" in errs
+    assert json.loads((tmp_path / "scores.json").read_text())["split"] == "test"
+
+
+def test_greedy_collapses_repeats_and_blanks():
+    vocab = Vocabulary.from_texts(["ab"])  # <blank> <unk> | a b
+    path = [3, 3, 0, 3, 2, 4, 4, 0]  # a a _ a | b b _ -> "aa b"
+    log_probs = torch.full((1, len(path), len(vocab)), -10.0)
+    log_probs[0, torch.arange(len(path)), torch.tensor(path)] = 0.0
+    assert greedy(log_probs, torch.tensor([len(path)]), vocab) == ["aa b"]
+    assert greedy(log_probs, torch.tensor([3]), vocab) == ["a"]
+
+
+def test_lexicon_beam_snaps_to_known_words():
+    vocab = Vocabulary.from_texts(["cat cab"])
+    idx = vocab.index
+    # Silence, then "c a" and a last letter where "b" narrowly beats "t", then silence.
+    frames = [{"<blank>": 0.9}, {"c": 0.9}, {"a": 0.9}, {"b": 0.55, "t": 0.44},
+              {"<blank>": 0.9}]
+    log_probs = torch.full((1, len(frames), len(vocab)), 0.01)
+    for t, probs in enumerate(frames):
+        for ch, p in probs.items():
+            log_probs[0, t, idx[ch]] = p
+    log_probs = log_probs.log().log_softmax(-1)
+    lens = torch.tensor([len(frames)])
+    assert greedy(log_probs, lens, vocab) == ["cab"]
+    assert BeamDecoder(vocab, ["cat"], beam_size=8)(log_probs, lens) == ["cat"]

@@ -1,0 +1,147 @@
+"""recipes/pretrain.py and recipes/decode.py as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import REPO, TINY
+
+TINY_DATA = [f"data.{k}={v}" for k, v in TINY.items() if k != "name"]
+TRAIN = ["language=turkish", "model=tiny", "train.epochs=3", "train.batch_duration_s=12",
+         "train.checkpoint_every_steps=4", "train.num_workers=0", "train.lr=3e-3",
+         "train.warmup_steps=10", "decode.beam_size=8", *TINY_DATA]
+
+
+def _cmd(recipe: str, *args: str) -> list[str]:
+    return [sys.executable, f"recipes/{recipe}.py", *args]
+
+
+def _env(cache: Path) -> dict:
+    return {"ASRTL_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME",
+                                                                                       "/tmp")}
+
+
+def _run(recipe: str, *args: str, cache: Path, timeout: int = 600):
+    return subprocess.run(_cmd(recipe, *args), cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=_env(cache))
+
+
+def _final_weights(run: Path) -> dict[str, torch.Tensor]:
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    return load_file(str(run / "checkpoints" / latest["name"] / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def pretrained(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
+    exp = tmp_path_factory.mktemp("exp-a")
+    res = _run("pretrain", *TRAIN, f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "turkish test greedy: WER" in res.stdout and "turkish test beam: WER" in res.stdout
+    return exp / "pretrain" / "turkish"
+
+
+def test_run_directory_layout(pretrained):
+    run = pretrained
+    for f in ("run.json", "metrics.jsonl", "checkpoints/latest.json", "checkpoints/best.json",
+              "results/test/hyps.txt", "results/test/errs.txt", "results/test-beam/scores.json"):
+        assert (run / f).is_file(), f
+    assert list((run / "tensorboard").glob("events.*"))
+    scores = json.loads((run / "results/test/scores.json").read_text())
+    assert {"wer", "cer", "wer_percent", "cer_percent", "rtf"} <= set(scores)
+    assert scores["num_utts"] == TINY["test_utts"]
+    assert 0 <= scores["cer"] < 1
+    hyps = (run / "results/test/hyps.txt").read_text().splitlines()
+    assert len(hyps) == TINY["test_utts"] and all("\t" in h for h in hyps)
+    meta = json.loads((run / "checkpoints" / json.loads(
+        (run / "checkpoints/best.json").read_text())["name"] / "meta.json").read_text())
+    assert meta["vocab"][:3] == ["<blank>", "<unk>", "|"] and meta["language"] == "turkish"
+    assert meta["architecture"]["name"] == "tiny" and meta["config"]["seed"] == 0
+    assert meta["features"]["num_mel_bins"] == 80
+
+
+def test_kill_9_mid_epoch_then_rerun_reaches_the_same_weights(pretrained, cache_dir, tmp_path):
+    exp = tmp_path / "exp-b"
+    run = exp / "pretrain" / "turkish"
+    proc = subprocess.Popen(_cmd("pretrain", *TRAIN, f"exp_dir={exp}"), cwd=REPO,
+                            env=_env(cache_dir), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    mid_epoch = None
+    while time.time() < deadline and proc.poll() is None:
+        latest = run / "checkpoints" / "latest.json"
+        if latest.is_file():
+            name = json.loads(latest.read_text())["name"]
+            state = torch.load(run / "checkpoints" / name / "trainer.pt", weights_only=True)
+            if state["batch_in_epoch"] > 0 and state["epoch"] >= 1:
+                mid_epoch = name
+                break
+        time.sleep(0.05)
+    assert mid_epoch, "no mid-epoch checkpoint appeared before the run ended"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "results").exists()  # it really died before finishing
+    res = _run("pretrain", *TRAIN, f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "resuming from" in res.stdout + res.stderr
+    a, b = _final_weights(pretrained), _final_weights(run)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows_a = [json.loads(x) for x in (pretrained / "metrics.jsonl").read_text().splitlines()]
+    rows_b = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["valid_loss"] for r in rows_a] == [r["valid_loss"] for r in rows_b]
+
+
+def test_decode_beam_and_real_clips(pretrained, cache_dir, shared_clips, tmp_path):
+    res = _run("decode", f"checkpoint={pretrained}", "decode=beam", "beam_size=8",
+               cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    beam = json.loads((pretrained / "results/test-beam/scores.json").read_text())
+    assert beam["lexicon_words"] > 50 and beam["decode"] == "beam"
+    # Real recordings through the whole path (a synthetic-trained model: WER will be high).
+    rows = [r for r in shared_clips if r["language"] == "en"]
+    kaldi = tmp_path / "kaldi"
+    kaldi.mkdir()
+    (kaldi / "wav.scp").write_text("".join(f"{r['utt_id']} {r['abspath']}\n" for r in rows))
+    (kaldi / "text").write_text("".join(f"{r['utt_id']} {r['transcript']}\n" for r in rows))
+    (kaldi / "utt2spk").write_text("".join(f"{r['utt_id']} {r['speaker']}\n" for r in rows))
+    res = _run("decode", f"checkpoint={pretrained}", "data=kaldi", f"data.path={kaldi}",
+               "language=english", "split=all", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    real = json.loads((pretrained / "results/kaldi-english-all/scores.json").read_text())
+    assert real["num_utts"] == len(rows)
+    assert real["cer"] > 0
+
+
+def test_bad_inputs_fail_in_one_named_line(pretrained, cache_dir, tmp_path):
+    corrupt = tmp_path / "corrupt-ckpt"
+    best = json.loads((pretrained / "checkpoints/best.json").read_text())["name"]
+    shutil.copytree(pretrained / "checkpoints" / best, corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"\x00" * 64)
+    exp = pretrained.parent.parent
+    cases = [
+        (("pretrain", "language=klingon", f"exp_dir={tmp_path}"), "unknown language 'klingon'"),
+        (("pretrain", *TRAIN, f"exp_dir={exp}", "model=small"), "other settings (model."),
+        (("pretrain", "language=turkish", "train.epocs=3"), "train.epocs"),
+        (("decode", f"checkpoint={tmp_path}/nowhere"), "no asrtl checkpoint"),
+        (("decode", f"checkpoint={corrupt}"), "corrupt checkpoint weights"),
+        (("decode", f"checkpoint={pretrained}", "decode=viterbi2"), "decode must be greedy"),
+    ]
+    for (recipe, *args), needle in cases:
+        res = _run(recipe, *args, cache=cache_dir)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and lines and lines[-1].startswith("error: "), (args,
+                                                                                    res.stderr)
+        assert needle in lines[-1], (args, lines[-1])
+        assert not [ln for ln in lines if "Traceback" in ln], (args, res.stderr)
