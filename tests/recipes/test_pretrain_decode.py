@@ -60,7 +60,7 @@ def test_run_directory_layout(pretrained):
     scores = json.loads((run / "results/test/scores.json").read_text())
     assert {"wer", "cer", "wer_percent", "cer_percent", "rtf"} <= set(scores)
     assert scores["num_utts"] == TINY["test_utts"]
-    assert 0 <= scores["cer"] < 1
+    assert scores["cer"] == pytest.approx(scores["cer_percent"] / 100, abs=1e-4)
     hyps = (run / "results/test/hyps.txt").read_text().splitlines()
     assert len(hyps) == TINY["test_utts"] and all("\t" in h for h in hyps)
     meta = json.loads((run / "checkpoints" / json.loads(
