@@ -71,10 +71,16 @@ class BeamDecoder:
             self.lexicon_size = write_lexicon(words, vocab, lexicon)
         if kenlm is not None and not Path(kenlm).is_file():
             raise FileNotFoundError(f"KenLM model not found: {kenlm}")
-        self.decoder = ctc_decoder(
-            lexicon=str(lexicon) if lexicon else None, tokens=list(vocab.tokens), lm=kenlm,
-            beam_size=beam_size, lm_weight=lm_weight if kenlm else 0.0, word_score=word_score,
-            blank_token=BLANK, sil_token=SPACE, unk_word=UNK)
+        try:
+            self.decoder = ctc_decoder(
+                lexicon=str(lexicon) if lexicon else None, tokens=list(vocab.tokens), lm=kenlm,
+                beam_size=beam_size, lm_weight=lm_weight if kenlm else 0.0,
+                word_score=word_score, blank_token=BLANK, sil_token=SPACE, unk_word=UNK)
+        except RuntimeError as e:  # flashlight/KenLM report load errors as RuntimeError
+            if kenlm is None:
+                raise
+            detail = str(e).strip().splitlines()[-1]
+            raise ValueError(f"cannot load KenLM model {kenlm}: {detail}") from None
 
     def __call__(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[str]:
         """``(B, T, V)`` log-probabilities -> ``B`` transcripts."""

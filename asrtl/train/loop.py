@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, fields
@@ -134,6 +135,10 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
     """
     from torch.utils.tensorboard import SummaryWriter
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:  # several processes would each train and write the same run directory
+        raise ValueError(f"WORLD_SIZE={world}: multi-process (torchrun) training is not "
+                         f"supported yet; run the recipe as one process")
     ckpt_dir = run_dir / "checkpoints"
     model.to(device)
     fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)

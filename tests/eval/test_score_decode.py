@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from asrtl.data.vocab import Vocabulary
@@ -45,3 +46,28 @@ def test_lexicon_beam_snaps_to_known_words():
     lens = torch.tensor([len(frames)])
     assert greedy(log_probs, lens, vocab) == ["cab"]
     assert BeamDecoder(vocab, ["cat"], beam_size=8)(log_probs, lens) == ["cat"]
+
+
+def test_kenlm_arpa_model_steers_the_beam(tmp_path):
+    vocab = Vocabulary.from_texts(["cat cab"])
+    idx = vocab.index
+    frames = [{"<blank>": 0.9}, {"c": 0.9}, {"a": 0.9}, {"b": 0.55, "t": 0.44},
+              {"<blank>": 0.9}]
+    log_probs = torch.full((1, len(frames), len(vocab)), 0.01)
+    for t, probs in enumerate(frames):
+        for ch, p in probs.items():
+            log_probs[0, t, idx[ch]] = p
+    log_probs = log_probs.log().log_softmax(-1)
+    lens = torch.tensor([len(frames)])
+    arpa = tmp_path / "lm.arpa"  # a bigram LM that strongly prefers "cat"
+    arpa.write_text("\\data\\\nngram 1=5\nngram 2=2\n\n\\1-grams:\n-1.0\t<unk>\t0\n"
+                    "-99\t<s>\t-0.3\n-0.3\t</s>\t0\n-0.1\tcat\t-0.1\n-3.0\tcab\t-0.1\n\n"
+                    "\\2-grams:\n-0.1\t<s> cat\n-3.0\t<s> cab\n\n\\end\\\n")
+    plain = BeamDecoder(vocab, ["cat", "cab"], beam_size=8)
+    with_lm = BeamDecoder(vocab, ["cat", "cab"], kenlm=str(arpa), beam_size=8, lm_weight=2.0)
+    assert plain(log_probs, lens) == ["cab"]
+    assert with_lm(log_probs, lens) == ["cat"]
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("not an arpa file\n")
+    with pytest.raises(ValueError, match="cannot load KenLM model .*bad.arpa"):
+        BeamDecoder(vocab, ["cat"], kenlm=str(bad))
