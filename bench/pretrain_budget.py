@@ -30,6 +30,10 @@ VARIANTS = {
            "train.epochs=14"], "BiLSTM 3x256 (prototype-like)"),
     "F": (["model=tiny", "train.epochs=25", "train.schedule=constant", "train.lr=1e-3"],
           "A with the prototype's constant 1e-3"),
+    "G": (["model=tiny", "train.epochs=13", "data.hours=1.0"],
+          "A's steps over 1 h of audio (more voices and sentences, fewer epochs)"),
+    "H": (["model=tiny", "train.epochs=10", "train.batch_duration_s=30", "data.hours=1.0"],
+          "C's steps over 1 h of audio"),
 }
 
 
@@ -37,6 +41,7 @@ def run(name: str, hours: float, exp: Path) -> dict:
     overrides, what = VARIANTS[name]
     cmd = [sys.executable, "recipes/pretrain.py", "language=turkish", f"data.hours={hours}",
            f"exp_dir={exp / name}", "decode.beam=false", "train.num_workers=1", *overrides]
+    # (a variant's own data.hours comes later on the command line and wins)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - t0

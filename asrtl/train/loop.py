@@ -146,13 +146,8 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    def make_optimizer() -> torch.optim.Optimizer:
-        groups = _param_groups(model, param_groups)
-        for g in groups:
-            g["lr"] = cfg.lr * g["lr_scale"]
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
     step, epoch, start_batch = 0, 0, 0
+    losses: list[float] = []  # this epoch's batch losses (kept across a mid-epoch resume)
     best: dict[str, Any] = {}
     history: list[dict] = []
     if (ckpt_dir / "latest.json").is_file():
@@ -162,11 +157,15 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         state = load_trainer_state(ck.path)
         step, epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
         best = state.get("best", {})
+        losses = list(state.get("epoch_losses", []))
         history = [h for h in _read_metrics(run_dir) if h["step"] <= step]
         log.info("resuming from %s (epoch %d, step %d)", ck.path, epoch, step)
     else:
         state = None
-    optimizer = make_optimizer()
+    groups = _param_groups(model, param_groups)
+    for g in groups:
+        g["lr"] = cfg.lr * g["lr_scale"]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
@@ -183,6 +182,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
             **meta, "step": step, "epoch": ep, "metrics": metrics or {}},
             {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
              "batch_in_epoch": batch_in_epoch, "best": best,
+             "epoch_losses": losses if batch_in_epoch else [],
              "scaler": scaler.state_dict() if scaler.is_enabled() else {}})
         write_json_atomic(ckpt_dir / "latest.json", {"name": name, "step": step, "epoch": ep})
         _prune(ckpt_dir, cfg.keep_checkpoints, keep={best.get("name"), name})
@@ -193,7 +193,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         batches = train_batches(train_cuts, cfg.batch_duration_s, seed, epoch)
         loader = make_loader(BatchDataset(train_cuts, batches, vocab), cfg.num_workers,
                              pin_memory=device.type == "cuda", start=start_batch)
-        t0, losses = time.perf_counter(), []
+        t0 = time.perf_counter()
         model.train()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None,
                    total=len(batches) - start_batch)
@@ -218,10 +218,12 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         bar.close()
         epoch += 1
         start_batch = 0
+        epoch_loss = sum(losses) / max(len(losses), 1)
+        losses = []
         dev = decode_cuts(model, fbank, vocab, dev_cuts, device, cfg.eval_batch_duration_s)
         dev_scores = score(dev.refs, dev.hyps)
         row = {"epoch": epoch, "step": step,
-               "train_loss": round(sum(losses) / max(len(losses), 1), 4),
+               "train_loss": round(epoch_loss, 4),
                "valid_loss": round(dev.loss, 4), "valid_wer": round(dev_scores["wer"], 4),
                "valid_cer": round(dev_scores["cer"], 4), "lr": cfg.lr * factor,
                "epoch_s": round(time.perf_counter() - t0, 1)}

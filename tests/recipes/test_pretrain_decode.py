@@ -100,7 +100,8 @@ def test_kill_9_mid_epoch_then_rerun_reaches_the_same_weights(pretrained, cache_
         assert torch.equal(a[k], b[k]), k
     rows_a = [json.loads(x) for x in (pretrained / "metrics.jsonl").read_text().splitlines()]
     rows_b = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["valid_loss"] for r in rows_a] == [r["valid_loss"] for r in rows_b]
+    for key in ("train_loss", "valid_loss", "valid_cer", "step"):
+        assert [r[key] for r in rows_a] == [r[key] for r in rows_b], key
 
 
 def test_decode_beam_and_real_clips(pretrained, cache_dir, shared_clips, tmp_path):
