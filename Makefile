@@ -19,12 +19,12 @@ $(STAMP): pyproject.toml
 # The main job on the embedded corpus: builds (or reuses) each demo language's corpus and
 # prints its summary, then pretrains Turkish within about five minutes of CPU training and
 # prints its test WER/CER (greedy and lexicon beam). A rerun reuses the finished run.
-DEMO_PRETRAIN ?= model=tiny train.epochs=10 train.batch_duration_s=30 data.hours=1.0
+DEMO_PRETRAIN ?= data.hours=1.0 model=tiny train.epochs=10 train.batch_duration_s=30
 demo: $(STAMP)
 	for lang in $(LANGS); do \
 	  $(BIN)/python recipes/prepare.py language=$$lang data.hours=$(DEMO_HOURS) || exit 1; \
 	done
-	$(BIN)/python recipes/pretrain.py language=turkish data.hours=$(DEMO_HOURS) $(DEMO_PRETRAIN)
+	$(BIN)/python recipes/pretrain.py language=turkish $(DEMO_PRETRAIN)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -15,6 +15,16 @@ USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 log = logging.getLogger(__name__)
 
 
+class LogFileHandler(logging.FileHandler):
+    """A file handler that creates its directory: recipes log to ``<run>/log/<recipe>.log``
+    (Hydra opens log files before it creates any subdirectory of the run)."""
+
+    def __init__(self, filename: str, mode: str = "a", encoding: str | None = None,
+                 delay: bool = False) -> None:
+        Path(filename).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(filename, mode, encoding, delay)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Prints ``error: <message>`` as one line on stderr and exits with ``code``."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)

@@ -53,10 +53,12 @@ def pretrained(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
 
 def test_run_directory_layout(pretrained):
     run = pretrained
-    for f in ("run.json", "metrics.jsonl", "checkpoints/latest.json", "checkpoints/best.json",
+    for f in ("run.json", "log/pretrain.log", "log/hydra/config.yaml", "metrics.jsonl",
+              "checkpoints/latest.json", "checkpoints/best.json",
               "results/test/hyps.txt", "results/test/errs.txt", "results/test-beam/scores.json"):
         assert (run / f).is_file(), f
     assert list((run / "tensorboard").glob("events.*"))
+    assert "epoch 3 | train" in (run / "log/pretrain.log").read_text()
     scores = json.loads((run / "results/test/scores.json").read_text())
     assert {"wer", "cer", "wer_percent", "cer_percent", "rtf"} <= set(scores)
     assert scores["num_utts"] == TINY["test_utts"]
