@@ -28,7 +28,7 @@ import yaml
 
 from asrtl.data.features import Fbank, SpecAugment
 from asrtl.data.loader import BatchDataset, make_loader, train_batches
-from asrtl.data.manifest import prepare_corpus
+from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.decode import BeamDecoder
 from asrtl.eval.evaluate import decode_cuts
@@ -58,7 +58,7 @@ def sync(device: torch.device) -> None:
 
 def measure(preset: str, corpus, device: torch.device, rounds: int) -> dict:
     train = corpus.cuts("train")
-    vocab = Vocabulary.from_texts(c.supervisions[0].text for c in train)
+    vocab = Vocabulary.from_texts(cut_texts(train))
     arch = yaml.safe_load((REPO / "conf" / "model" / f"{preset}.yaml").read_text())
     torch.manual_seed(0)
     model = CTCModel(ModelConfig.from_dict({**arch, "vocab_size": len(vocab)})).to(device)
@@ -107,7 +107,7 @@ def measure(preset: str, corpus, device: torch.device, rounds: int) -> dict:
     t0 = time.perf_counter()
     greedy = decode_cuts(model, fbank, vocab, dev, device)
     greedy_rtf = (time.perf_counter() - t0) / greedy.audio_s
-    words = sorted({w for c in train for w in c.supervisions[0].text.split()})
+    words = cut_words(train)
     beam = BeamDecoder(vocab, words, beam_size=32)
     t0 = time.perf_counter()
     out = decode_cuts(model, fbank, vocab, dev, device, decoder=beam)

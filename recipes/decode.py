@@ -15,8 +15,8 @@ from lhotse import CutSet
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
-from asrtl.data.manifest import prepare_corpus
-from asrtl.eval.evaluate import evaluate_split
+from asrtl.data.manifest import cut_words, prepare_corpus
+from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
 
@@ -31,8 +31,7 @@ def lexicon_words(setting: str, ckpt_meta: dict) -> list[str] | None:
         if not cuts_file.is_file():
             raise FileNotFoundError(f"lexicon=train: the checkpoint's training manifest is gone "
                                     f"({cuts_file}); give lexicon=<word list> or lexicon=none")
-        return sorted({w for c in CutSet.from_file(cuts_file) for w in
-                       c.supervisions[0].text.split()})
+        return cut_words(CutSet.from_file(cuts_file))
     path = Path(setting)
     if not path.is_file():
         raise FileNotFoundError(f"lexicon word list not found: {path}")
@@ -51,7 +50,7 @@ def main(cfg: DictConfig) -> None:
     splits = corpus.splits if cfg.split == "all" else [cfg.split]
     cuts = CutSet.from_cuts(c for s in splits for c in corpus.cuts(s))
     name = cfg.split if own else f"{corpus.source}-{language}-{cfg.split}"
-    out = run_dir / "results" / (name if cfg.decode == "greedy" else f"{name}-{cfg.decode}")
+    out = results_dir(run_dir, name, cfg.decode)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=cfg.decode,
         lexicon=lexicon_words(cfg.lexicon, ckpt.meta) if cfg.decode == "beam" else None,

@@ -18,9 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.features import FeatureConfig
-from asrtl.data.manifest import prepare_corpus
+from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
-from asrtl.eval.evaluate import evaluate_split
+from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> None:
     device = resolve_device(cfg.device)
     corpus = prepare_corpus(cfg.data, cfg.language, seed=cfg.seed)
     train_cuts, dev_cuts = corpus.cuts("train"), corpus.cuts("dev")
-    vocab = Vocabulary.from_texts(c.supervisions[0].text for c in train_cuts)
+    vocab = Vocabulary.from_texts(cut_texts(train_cuts))
     torch.manual_seed(cfg.seed)
     model = CTCModel(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
     log.info("model %s: %.2f M parameters, %d tokens, device %s", model.cfg.name,
@@ -50,13 +50,13 @@ def main(cfg: DictConfig) -> None:
     result = fit(model, vocab, train_cuts, dev_cuts, TrainConfig.from_dict(cfg.train), run_dir,
                  device, cfg.seed, meta)
     best = load_checkpoint(run_dir)
-    words = sorted({w for c in train_cuts for w in c.supervisions[0].text.split()})
+    words = cut_words(train_cuts)
     for split in cfg.decode.splits:
         cuts = corpus.cuts(split)
         for decode in ("greedy", "beam") if cfg.decode.beam else ("greedy",):
             scores = evaluate_split(
                 best.model, vocab, cuts, device,
-                run_dir / "results" / (split if decode == "greedy" else f"{split}-{decode}"),
+                results_dir(run_dir, split, decode),
                 decode=decode, lexicon=words, beam_size=cfg.decode.beam_size,
                 extra={"split": split, "checkpoint": str(best.path),
                        "train_wall_s": result["train_wall_s"], "device": str(device)})

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ from asrtl.data.speakers import Speaker, speaker_pool
 from asrtl.data.store import SPLITS, write_manifests
 from asrtl.data.synth import SynthPool, UttSpec
 from asrtl.data.text import cldr_words
+from asrtl.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _load_words(lang: Language, cfg: EmbeddedConfig, root: Path) -> WordList:
     rng.shuffle(shuffled)
     test_only = sorted(shuffled[:round(cfg.test_only_words * len(usable))])
     words = WordList(words=usable, test_only=test_only, spelled_out=dropped)
-    _write_atomic(path, json.dumps(asdict(words), ensure_ascii=False, indent=1))
+    write_json_atomic(path, asdict(words))
     return words
 
 
@@ -188,12 +188,6 @@ def _train_stream(lang: Language, speakers: list[Speaker], words: Sequence[str],
 
 # ---------------------------------------------------------------- the corpus
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def corpus_dir(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) -> Path:
     """Directory of the manifests of one language and budget (may not exist yet)."""
     lang = get_language(language)
@@ -224,7 +218,7 @@ def prepare_embedded(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) 
     root = out.parent
     audio_dir = root / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(root / "config.json", json.dumps(asdict(cfg), indent=1, default=list))
+    write_json_atomic(root / "config.json", asdict(cfg))
     words = _load_words(lang, cfg, root)
     speakers = speaker_pool(cfg.seed, cfg.speakers_per_variant, cfg.dev_variants,
                             cfg.test_variants, cfg.hard_speakers)

@@ -15,7 +15,7 @@ import torch
 from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler
 
-from asrtl.data.audio import load_audio
+from asrtl.data.audio import SAMPLE_RATE, load_audio
 from asrtl.data.vocab import Vocabulary
 
 
@@ -50,7 +50,7 @@ class Batch:
 
     @property
     def duration_s(self) -> float:
-        return float(self.wav_lens.sum()) / 16000
+        return float(self.wav_lens.sum()) / SAMPLE_RATE
 
 
 def train_batches(cuts: CutSet, batch_duration_s: float, seed: int, epoch: int,

@@ -14,12 +14,13 @@ import logging
 import os
 import random
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet, RecordingSet, SupervisionSet
+from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
 from asrtl.data.corpora import IMPORTERS
@@ -32,6 +33,16 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("embedded", *IMPORTERS)
 _KEEP_IN_WORDS = {"'", "-", "\u2019"}
+
+
+def cut_texts(cuts: Iterable[Cut]) -> list[str]:
+    """The transcript of each cut (its first supervision), in order."""
+    return [c.supervisions[0].text for c in cuts]
+
+
+def cut_words(cuts: Iterable[Cut]) -> list[str]:
+    """The distinct words of the cuts' transcripts, sorted (e.g. a decoding lexicon)."""
+    return sorted({w for t in cut_texts(cuts) for w in t.split()})
 
 
 def default_cache_dir() -> Path:

@@ -61,6 +61,11 @@ def decode_cuts(model: CTCModel, fbank: Fbank, vocab: Vocabulary, cuts: CutSet,
     return Decoded(ids, refs, hyps, total / max(tokens, 1), audio)
 
 
+def results_dir(run_dir: Path, name: str, decode: str) -> Path:
+    """``run_dir/results/<name>`` for greedy decoding, ``<name>-<decode>`` otherwise."""
+    return run_dir / "results" / (name if decode == "greedy" else f"{name}-{decode}")
+
+
 def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.device,
                    out_dir: Path, decode: str = "greedy", lexicon: list[str] | None = None,
                    kenlm: str | None = None, beam_size: int = 32,

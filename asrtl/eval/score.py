@@ -7,11 +7,12 @@ hypothesis and word alignment, worst first), ``scores.json`` (``wer``/``cer`` as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import jiwer
+
+from asrtl.io import write_json_atomic
 
 
 def score(refs: list[str], hyps: list[str]) -> dict[str, Any]:
@@ -50,7 +51,5 @@ def write_results(out_dir: Path, ids: list[str], refs: list[str], hyps: list[str
     for errors, uid, vis in rows:
         text.append(f"\n{uid} ({errors} word errors)\n{vis}\n")
     (out_dir / "errs.txt").write_text("".join(text), encoding="utf-8")
-    tmp = out_dir / ".scores.json.tmp"
-    tmp.write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out_dir / "scores.json")
+    write_json_atomic(out_dir / "scores.json", scores)
     return scores

@@ -56,13 +56,6 @@ def git_commit() -> str | None:
         return None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def save_checkpoint(ckpt_dir: Path, name: str, model: CTCModel, meta: dict[str, Any],
                     trainer_state: dict[str, Any] | None = None) -> Path:
     """Writes ``ckpt_dir/name/`` atomically and returns it.

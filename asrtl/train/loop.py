@@ -25,13 +25,9 @@ from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
+from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import CTCModel
-from asrtl.train.checkpoint import (
-    load_checkpoint,
-    load_trainer_state,
-    save_checkpoint,
-    write_json_atomic,
-)
+from asrtl.train.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
 
@@ -285,7 +281,5 @@ def _read_metrics(run_dir: Path) -> list[dict]:
 
 def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / ".metrics.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(run_dir / "metrics.jsonl")
+    write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 

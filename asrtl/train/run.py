@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from asrtl.train.checkpoint import write_json_atomic
+from asrtl.io import write_json_atomic
 
 # Settings that may change between a run and its resumption (budgets, hardware, decoding).
 RESUMABLE_CHANGES = ("train.epochs", "device", "decode", "train.num_workers", "exp_dir")

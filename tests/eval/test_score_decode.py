@@ -32,33 +32,30 @@ def test_greedy_collapses_repeats_and_blanks():
     assert greedy(log_probs, torch.tensor([3]), vocab) == ["a"]
 
 
+# Silence, then "c a" and a last letter where "b" narrowly beats "t", then silence.
+CAT_OR_CAB = [{"<blank>": 0.9}, {"c": 0.9}, {"a": 0.9}, {"b": 0.55, "t": 0.44},
+              {"<blank>": 0.9}]
+
+
+def _emissions(vocab: Vocabulary, frames: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities ``(1, T, V)`` with the given per-frame probabilities (rest 0.01)."""
+    probs = torch.full((1, len(frames), len(vocab)), 0.01)
+    for t, frame in enumerate(frames):
+        for ch, p in frame.items():
+            probs[0, t, vocab.index[ch]] = p
+    return probs.log().log_softmax(-1), torch.tensor([len(frames)])
+
+
 def test_lexicon_beam_snaps_to_known_words():
     vocab = Vocabulary.from_texts(["cat cab"])
-    idx = vocab.index
-    # Silence, then "c a" and a last letter where "b" narrowly beats "t", then silence.
-    frames = [{"<blank>": 0.9}, {"c": 0.9}, {"a": 0.9}, {"b": 0.55, "t": 0.44},
-              {"<blank>": 0.9}]
-    log_probs = torch.full((1, len(frames), len(vocab)), 0.01)
-    for t, probs in enumerate(frames):
-        for ch, p in probs.items():
-            log_probs[0, t, idx[ch]] = p
-    log_probs = log_probs.log().log_softmax(-1)
-    lens = torch.tensor([len(frames)])
+    log_probs, lens = _emissions(vocab, CAT_OR_CAB)
     assert greedy(log_probs, lens, vocab) == ["cab"]
     assert BeamDecoder(vocab, ["cat"], beam_size=8)(log_probs, lens) == ["cat"]
 
 
 def test_kenlm_arpa_model_steers_the_beam(tmp_path):
     vocab = Vocabulary.from_texts(["cat cab"])
-    idx = vocab.index
-    frames = [{"<blank>": 0.9}, {"c": 0.9}, {"a": 0.9}, {"b": 0.55, "t": 0.44},
-              {"<blank>": 0.9}]
-    log_probs = torch.full((1, len(frames), len(vocab)), 0.01)
-    for t, probs in enumerate(frames):
-        for ch, p in probs.items():
-            log_probs[0, t, idx[ch]] = p
-    log_probs = log_probs.log().log_softmax(-1)
-    lens = torch.tensor([len(frames)])
+    log_probs, lens = _emissions(vocab, CAT_OR_CAB)
     arpa = tmp_path / "lm.arpa"  # a bigram LM that strongly prefers "cat"
     arpa.write_text("\\data\\\nngram 1=5\nngram 2=2\n\n\\1-grams:\n-1.0\t<unk>\t0\n"
                     "-99\t<s>\t-0.3\n-0.3\t</s>\t0\n-0.1\tcat\t-0.1\n-3.0\tcab\t-0.1\n\n"

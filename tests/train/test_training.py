@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from asrtl.data.features import Fbank
+from asrtl.data.manifest import cut_texts
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import decode_cuts
 from asrtl.eval.score import score
@@ -28,7 +29,7 @@ def _cer(model, vocab, cuts) -> float:
 def trained(tiny_corpora, tmp_path_factory):
     corpus = tiny_corpora["turkish"]
     train, dev = corpus.cuts("train"), corpus.cuts("dev")
-    vocab = Vocabulary.from_texts(c.supervisions[0].text for c in train)
+    vocab = Vocabulary.from_texts(cut_texts(train))
     torch.manual_seed(0)
     model = CTCModel(ModelConfig(**TINY_MODEL, vocab_size=len(vocab)))
     untrained = {"train": _cer(model, vocab, train), "dev": _cer(model, vocab, dev)}
