@@ -7,6 +7,7 @@ hypothesis and word alignment, worst first), ``scores.json`` (``wer``/``cer`` as
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,21 @@ import jiwer
 from asrtl.io import write_json_atomic
 
 
+def _nfc(texts: list[str]) -> list[str]:
+    return [unicodedata.normalize("NFC", t) for t in texts]
+
+
 def score(refs: list[str], hyps: list[str]) -> dict[str, Any]:
-    """Corpus-level WER and CER (fractions and percentages) of ``hyps`` against ``refs``."""
+    """Corpus-level WER and CER (fractions and percentages) of ``hyps`` against ``refs``.
+
+    Both sides are compared in Unicode NFC: the models emit NFC tokens, while transcripts
+    may hold other forms (the embedded corpus precomposes Bengali য় for eSpeak, which NFC
+    decomposes).
+    """
     if len(refs) != len(hyps) or not refs:
         raise ValueError(f"need as many hypotheses as references, got {len(hyps)}/{len(refs)}")
-    refs = [r if r.strip() else "<empty>" for r in refs]
-    hyps = [h if h.strip() else "" for h in hyps]
+    refs = [r if r.strip() else "<empty>" for r in _nfc(refs)]
+    hyps = _nfc(hyps)
     words = jiwer.process_words(refs, hyps)
     chars = jiwer.process_characters(refs, hyps)
     return {"wer": words.wer, "cer": chars.cer, "wer_percent": round(100 * words.wer, 2),
@@ -38,6 +48,7 @@ def write_results(out_dir: Path, ids: list[str], refs: list[str], hyps: list[str
     (out_dir / "hyps.txt").write_text("".join(f"{ids[i]}\t{hyps[i]}\n" for i in order),
                                       encoding="utf-8")
     rows = []
+    refs, hyps = _nfc(refs), _nfc(hyps)
     for i in order:
         ref = refs[i] if refs[i].strip() else "<empty>"
         m = jiwer.process_words(ref, hyps[i])

@@ -14,6 +14,11 @@ def test_scores_are_fractions_and_percentages():
     assert 0 < s["cer"] < s["wer"]
 
 
+def test_scores_compare_in_nfc():
+    precomposed, decomposed = "\u09df\u09be", "\u09af\u09bc\u09be"  # য়া two ways
+    assert score([f"ক {precomposed}"], [f"ক {decomposed}"])["cer"] == 0.0
+
+
 def test_results_files_include_perfect_and_wrong_utterances(tmp_path):
     write_results(tmp_path, ["u2", "u1"], ["a b", "c d"], ["a b", "c x"], {"split": "test"})
     assert (tmp_path / "hyps.txt").read_text() == "u1\tc x\nu2\ta b\n"
