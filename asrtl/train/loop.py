@@ -30,6 +30,7 @@ from asrtl.models.ctc import CTCModel
 from asrtl.train.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
+from asrtl.transfer.strategies import set_trainable
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ def _param_groups(model: CTCModel, groups: list[dict] | None) -> list[dict]:
 
 def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet,
         cfg: TrainConfig, run_dir: Path, device: torch.device, seed: int, meta: dict[str, Any],
-        param_groups: list[dict] | None = None) -> dict[str, Any]:
+        param_groups: list[dict] | None = None, stages: list[list[str]] | None = None,
+        stage_epochs: int = 1) -> dict[str, Any]:
     """Trains ``model`` with CTC, resuming from ``run_dir/checkpoints/latest.json`` if present.
 
     Args:
@@ -125,6 +127,8 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         seed: seeds batching and every random draw.
         meta: metadata stored in each checkpoint (language, features, config, parent...).
         param_groups: optional ``[{"name", "params", "lr_scale"}]`` (per-layer rates).
+        stages: optional layer sets trained in turn (chain-thaw, gradual unfreezing), each for
+            ``stage_epochs`` epochs; the last one continues to the end.
 
     Returns:
         ``{"best": {...}, "last": {...}, "steps": n, "train_wall_s": s, "audio_s": a}``.
@@ -158,10 +162,28 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         log.info("resuming from %s (epoch %d, step %d)", ck.path, epoch, step)
     else:
         state = None
-    groups = _param_groups(model, param_groups)
-    for g in groups:
-        g["lr"] = cfg.lr * g["lr_scale"]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    def stage_of(ep: int) -> int | None:
+        return min(ep // max(stage_epochs, 1), len(stages) - 1) if stages else None
+
+    def build_optimizer(previous: torch.optim.Optimizer | None, ep: int
+                        ) -> torch.optim.Optimizer:
+        """AdamW over the parameters epoch ``ep`` trains; moments of parameters still trained
+        carry over from ``previous`` when a stage changes which layers train."""
+        stage = stage_of(ep)
+        if stage is not None:
+            set_trainable(model, stages[stage])
+        groups = _param_groups(model, param_groups)
+        for g in groups:
+            g["lr"] = cfg.lr * g["lr_scale"]
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if previous is not None:
+            for p in (p for g in opt.param_groups for p in g["params"]):
+                if p in previous.state:
+                    opt.state[p] = previous.state[p]
+        return opt
+
+    # A checkpoint taken at an epoch's end holds the optimizer of that epoch's stage.
+    optimizer = build_optimizer(None, epoch - 1 if epoch > 0 and start_batch == 0 else epoch)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
@@ -186,6 +208,9 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
     from tqdm.auto import tqdm
 
     while epoch < cfg.epochs:
+        if stages and start_batch == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
+            optimizer = build_optimizer(optimizer, epoch)
+            log.info("stage %d: training %s", stage_of(epoch), ", ".join(stages[stage_of(epoch)]))
         batches = train_batches(train_cuts, cfg.batch_duration_s, seed, epoch)
         loader = make_loader(BatchDataset(train_cuts, batches, vocab), cfg.num_workers,
                              pin_memory=device.type == "cuda", start=start_batch)

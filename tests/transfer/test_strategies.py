@@ -64,3 +64,31 @@ def test_stage_plans(model):
     stages = gradual_unfreeze_stages(model)
     assert stages[0] == ["head"] and stages[1] == ["encoder.layers.2", "head"]
     assert stages[-1] == model.layer_names() and len(stages) == 5
+
+
+def test_chain_thaw_trains_exactly_one_group_per_stage(tiny_corpora, tmp_path):
+    from asrtl.data.manifest import cut_texts
+    from asrtl.data.vocab import Vocabulary
+    from asrtl.train.loop import TrainConfig, fit
+
+    corpus = tiny_corpora["turkish"]
+    train, dev = corpus.cuts("train"), corpus.cuts("dev")
+    vocab = Vocabulary.from_texts(cut_texts(train))
+    torch.manual_seed(0)
+    model = CTCModel(ModelConfig(dim=32, num_layers=2, heads=2, ffn_dim=64,
+                                 subsampling_channels=8, vocab_size=len(vocab)))
+    stages = chain_thaw_stages(model, ["head"])  # head, frontend, layer 0, layer 1, all
+    moved_per_stage = []
+    for epochs in range(1, len(stages) + 1):  # one epoch per stage, resuming each time
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        fit(model, vocab, train, dev, TrainConfig(epochs=epochs, batch_duration_s=20.0,
+                                                   num_workers=0, warmup_steps=1),
+            tmp_path, torch.device("cpu"), 0, {"vocab": vocab.tokens}, stages=stages)
+        moved = {k.split(".weight")[0].split(".bias")[0] for k, v in model.named_parameters()
+                 if not torch.equal(v, before[k])}
+        moved_per_stage.append({layer for layer in model.layer_names()
+                                if any(m == layer or m.startswith(layer + ".")
+                                       for m in moved)})
+    assert moved_per_stage[:4] == [{"head"}, {"frontend"}, {"encoder.layers.0"},
+                                   {"encoder.layers.1"}]
+    assert moved_per_stage[4] == set(model.layer_names())
