@@ -1,12 +1,25 @@
-"""The run directory: one stable place per run, resumed rather than clobbered."""
+"""A run: one stable directory, resumed rather than clobbered; training then scoring."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from asrtl.data.features import FeatureConfig
+from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
+from asrtl.data.vocab import Vocabulary
+from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.io import write_json_atomic
+from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
+from asrtl.train.checkpoint import load_checkpoint
+from asrtl.train.loop import TrainConfig, fit
+
+log = logging.getLogger(__name__)
+
 
 # Settings that may change between a run and its resumption (budgets, hardware, decoding).
 RESUMABLE_CHANGES = ("train.epochs", "device", "decode", "train.num_workers", "exp_dir")
@@ -45,3 +58,56 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
                          f"exp_dir or remove it")
     write_json_atomic(f, config)
     return True
+
+
+def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTCModel,
+                    train_cfg: TrainConfig, decode_cfg: Any, device: torch.device, seed: int,
+                    meta: dict[str, Any], **fit_kwargs: Any) -> dict[str, Any]:
+    """Trains (or resumes) ``model`` on ``corpus`` and scores its best checkpoint.
+
+    Writes ``results/<split>/`` (greedy) and ``results/<split>-beam/`` (lexicon: the training
+    words) for each of ``decode_cfg.splits``.
+
+    Returns:
+        ``{"fit": fit's result, "checkpoint": path, "scores": {"<split>[-beam]": scores}}``.
+    """
+    train_cuts = corpus.cuts("train")
+    result = fit(model, vocab, train_cuts, corpus.cuts("dev"), train_cfg, run_dir, device, seed,
+                 meta, **fit_kwargs)
+    best = load_checkpoint(run_dir)
+    words = cut_words(train_cuts)
+    scores = {}
+    for split in decode_cfg.splits:
+        for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
+            out = results_dir(run_dir, split, decode)
+            scores[out.name] = evaluate_split(
+                best.model, vocab, corpus.cuts(split), device, out, decode=decode,
+                lexicon=words, beam_size=decode_cfg.beam_size,
+                extra={"split": split, "checkpoint": str(best.path),
+                       "train_wall_s": result["train_wall_s"], "device": str(device)})
+    return {"fit": result, "checkpoint": best.path, "scores": scores}
+
+
+def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: Any,
+                      train_cfg: Any, decode_cfg: Any, device: torch.device, seed: int,
+                      config: dict[str, Any]) -> dict[str, Any]:
+    """Pretraining from scratch on one language: corpus, vocabulary, model, training,
+    scoring. Used by ``recipes/pretrain.py`` and by the transfer recipe for a missing source.
+    """
+    claim_run_dir(run_dir, config)
+    corpus = prepare_corpus(data_cfg, language, seed=seed)
+    vocab = Vocabulary.from_texts(cut_texts(corpus.cuts("train")))
+    torch.manual_seed(seed)
+    model = CTCModel(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
+    log.info("pretraining %s: model %s, %.2f M parameters, %d tokens, device %s",
+             corpus.language, model.cfg.name, num_parameters(model) / 1e6, len(vocab), device)
+    return train_and_score(run_dir, corpus, vocab, model, TrainConfig.from_dict(train_cfg),
+                           decode_cfg, device, seed, run_meta(corpus, vocab, model, config))
+
+
+def run_meta(corpus: Corpus, vocab: Vocabulary, model: CTCModel, config: dict[str, Any],
+             parent: str | None = None) -> dict[str, Any]:
+    """The metadata every checkpoint of a run carries."""
+    return {"language": corpus.language, "vocab": vocab.tokens, "parent": parent,
+            "features": FeatureConfig(num_mel_bins=model.cfg.num_mel_bins).to_dict(),
+            "corpus": {"source": corpus.source, "dir": str(corpus.dir)}, "config": config}
