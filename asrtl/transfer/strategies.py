@@ -5,6 +5,7 @@ learning-rate groups. Layers are the model's named units, input to output:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from torch import nn
 
@@ -72,3 +73,42 @@ def gradual_unfreeze_stages(model: CTCModel) -> list[list[str]]:
     """ULMFiT's gradual unfreezing: the head, then one more layer from the top per stage."""
     names = model.layer_names()
     return [names[len(names) - k:] for k in range(1, len(names) + 1)]
+
+
+def apply_strategy(model: CTCModel, strategy: Any, copied: Iterable[str]) -> dict[str, Any]:
+    """Freezes and groups ``model`` as ``strategy`` (a ``conf/strategy/*.yaml``) says.
+
+    The "new" layers are those not copied, plus the head (re-initialised or vocab-mapped).
+    ``strategy.trainable`` is ``new``, ``all`` or an explicit list of layer names.
+
+    Returns:
+        Keyword arguments for :func:`asrtl.train.loop.fit` (``param_groups``, ``stages``,
+        ``stage_epochs``) and ``frozen``, the parameters frozen from the start.
+
+    Raises:
+        ValueError: an unknown ``trainable``/``stages`` value, or nothing left to train.
+    """
+    copied = set(copied)
+    new = [n for n in model.layer_names() if n not in copied or n == "head"]
+    trainable = strategy.get("trainable", "all")
+    if trainable == "new":
+        layers = new
+    elif trainable == "all":
+        layers = model.layer_names()
+    elif isinstance(trainable, str):
+        raise ValueError(f"strategy.trainable must be new, all or a list of layers, got "
+                         f"{trainable!r}")
+    else:
+        layers = list(trainable)
+    frozen = set_trainable(model, layers)
+    disc = strategy.get("discriminative")
+    groups = (discriminative_groups(model, float(disc["decay"]), str(disc["toward"]))
+              if disc else None)
+    plan = strategy.get("stages")
+    if plan not in (None, "chain_thaw", "gradual_unfreeze"):
+        raise ValueError(f"strategy.stages must be chain_thaw, gradual_unfreeze or null, "
+                         f"got {plan!r}")
+    stages = (chain_thaw_stages(model, new) if plan == "chain_thaw" else
+              gradual_unfreeze_stages(model) if plan == "gradual_unfreeze" else None)
+    return {"param_groups": groups, "stages": stages,
+            "stage_epochs": int(strategy.get("stage_epochs", 1)), "frozen": frozen}

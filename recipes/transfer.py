@@ -1,0 +1,124 @@
+"""Transfer: copy layers of a source model into a target model and adapt it on a small budget.
+
+    python recipes/transfer.py source=assamese target=bengali
+    python recipes/transfer.py source=assamese target=bengali strategy=chain_thaw
+    python recipes/transfer.py source=turkish target=bengali \
+        transfer.layers='[encoder.layers.2,head]'
+    python recipes/transfer.py source=none target=bengali                  # scratch baseline
+    python recipes/transfer.py source_checkpoint=/path/to/ckpt target=bengali
+
+A source language without a finished pretraining run is pretrained first, with the same
+code as recipes/pretrain.py, on ``source_hours`` (default 6 x ``target_hours``) into
+``exp/pretrain/<source>-<hours>h/``. Writes ``exp/transfer/<source>-to-<target>/<strategy>/``:
+copy_report.json, summary.json, and a run layout as in pretraining.
+"""
+
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from asrtl.cli import check_overrides, recipe
+from asrtl.data.manifest import cut_texts, prepare_corpus
+from asrtl.data.vocab import Vocabulary
+from asrtl.io import write_json_atomic
+from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.train.checkpoint import Checkpoint, load_checkpoint
+from asrtl.train.device import resolve_device
+from asrtl.train.loop import TrainConfig
+from asrtl.train.run import claim_run_dir, pretrain_language, run_meta, train_and_score
+from asrtl.transfer.copy import CopyReport, copy_layers
+from asrtl.transfer.strategies import apply_strategy
+
+log = logging.getLogger("transfer")
+
+
+def source_model(cfg: DictConfig, device: torch.device) -> Checkpoint | None:
+    """The source checkpoint: given, pretrained earlier, pretrained now, or none (scratch)."""
+    if cfg.source_checkpoint:
+        return load_checkpoint(cfg.source_checkpoint)
+    if cfg.source == "none":
+        return None
+    if cfg.source == "from-checkpoint":
+        raise ValueError("give source=<language> (or none) or source_checkpoint=<path>")
+    hours = cfg.source_hours or 6 * cfg.target_hours
+    run_dir = Path(cfg.exp_dir) / "pretrain" / f"{cfg.source}-{hours:g}h"
+    if not (run_dir / "results" / "test" / "scores.json").is_file():
+        log.info("source %s has no finished pretraining: pretraining it on %g h in %s",
+                 cfg.source, hours, run_dir)
+        config = {"language": cfg.source, "data": {**cfg.data, "hours": hours},
+                  "model": dict(cfg.model), "train": dict(cfg.train), "seed": cfg.seed,
+                  "decode": dict(cfg.decode)}
+        pretrain_language(run_dir, cfg.source, config["data"], cfg.model, cfg.train,
+                          cfg.decode, device, cfg.seed, config)
+    return load_checkpoint(run_dir)
+
+
+def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
+    """The source must have the target's architecture (the vocabulary aside).
+
+    Raises:
+        ValueError: naming the differing settings of both.
+    """
+    src = source.model.cfg.to_dict()
+    diff = [k for k, v in target.to_dict().items()
+            if k not in ("name", "vocab_size") and src[k] != v]
+    if diff:
+        raise ValueError(f"source checkpoint {source.path} has another architecture than "
+                         f"model={target.name}: " + ", ".join(
+                             f"{k}={src[k]!r} there vs {getattr(target, k)!r} here"
+                             for k in diff) + " (choose the matching model=...)")
+
+
+@hydra.main(config_path="../conf", config_name="transfer", version_base="1.3")
+@recipe
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    claim_run_dir(run_dir, config)
+    device = resolve_device(cfg.device)
+    source = source_model(cfg, device)
+    corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target, seed=cfg.seed)
+    texts = cut_texts(corpus.cuts("train"))
+    vocab = Vocabulary.from_texts(texts)
+    torch.manual_seed(cfg.seed)
+    model = CTCModel(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
+    if source is not None:
+        check_same_architecture(source, model.cfg)
+    if source is None:
+        report = CopyReport(reinitialised=list(model.state_dict()))
+    else:
+        layers = list(cfg.transfer.layers) if cfg.transfer.layers is not None else None
+        report = copy_layers(source.model, model, layers, source.vocab, vocab,
+                             cfg.transfer.head_init, texts)
+    fit_kwargs = apply_strategy(model, cfg.strategy, report.layers)
+    report.frozen = fit_kwargs.pop("frozen")
+    log.info("transfer %s -> %s (%s): %s", cfg.source, cfg.target, cfg.strategy.name,
+             report.summary())
+    write_json_atomic(run_dir / "copy_report.json", report.to_dict())
+    train_cfg = TrainConfig.from_dict({**cfg.train, **(
+        {"schedule": cfg.strategy.schedule} if cfg.strategy.schedule else {})})
+    out = train_and_score(run_dir, corpus, vocab, model, train_cfg, cfg.decode, device,
+                          cfg.seed, run_meta(corpus, vocab, model, config,
+                                             str(source.path) if source else None),
+                          **fit_kwargs)
+    greedy = out["scores"]["test"]
+    summary = {"source": cfg.source, "target": cfg.target, "strategy": cfg.strategy.name,
+               "source_checkpoint": str(source.path) if source else None,
+               "source_hours": source.meta["config"]["data"].get("hours") if source else None,
+               "target_hours": cfg.target_hours, "wer": greedy["wer"], "cer": greedy["cer"],
+               "wer_percent": greedy["wer_percent"], "cer_percent": greedy["cer_percent"],
+               "beam": out["scores"].get("test-beam"), "epochs": train_cfg.epochs,
+               "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
+               "device": str(device), "seed": cfg.seed, "copy": report.summary()}
+    write_json_atomic(run_dir / "summary.json", summary)
+    print(f"{cfg.source} -> {cfg.target} ({cfg.strategy.name}): WER "
+          f"{summary['wer_percent']:.1f}% CER {summary['cer_percent']:.1f}% (greedy)")
+
+
+if __name__ == "__main__":
+    check_overrides("transfer")
+    main()

@@ -1,0 +1,72 @@
+"""recipes/transfer.py as a user runs it, on the tiny two-language corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+
+# Source pretraining and target adaptation share these settings (the recipe pretrains the
+# missing source with the same train config).
+COMMON = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.lr=3e-3",
+          "train.warmup_steps=20", "train.num_workers=0", "decode.beam=false",
+          "target_hours=0.02", "source_hours=0.06", *[a for a in TINY_DATA
+                                                      if not a.startswith("data.hours")]]
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_corpora, cache_dir, tmp_path_factory) -> dict[str, Path]:
+    exp = tmp_path_factory.mktemp("exp-transfer")
+    out = {}
+    for source in ("assamese", "none"):
+        res = _run("transfer", f"source={source}", "target=bengali", f"exp_dir={exp}", *COMMON,
+                   cache=cache_dir)
+        assert res.returncode == 0, res.stderr[-3000:]
+        out[source] = exp / "transfer" / f"{source}-to-bengali" / "finetune"
+    out["exp"] = exp
+    return out
+
+
+def _summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def test_related_language_transfer_beats_scratch(runs):
+    transfer, scratch = _summary(runs["assamese"]), _summary(runs["none"])
+    assert transfer["target_hours"] == scratch["target_hours"] == 0.02
+    assert transfer["steps"] == scratch["steps"]
+    assert transfer["cer"] < scratch["cer"] - 0.1, (transfer["cer"], scratch["cer"])
+
+
+def test_summary_and_copy_report(runs):
+    s = _summary(runs["assamese"])
+    for key in ("source", "target", "strategy", "source_hours", "target_hours", "wer", "cer",
+                "epochs", "wall_s", "device"):
+        assert key in s, key
+    assert s["source_hours"] == 0.06 and s["strategy"] == "finetune"
+    assert (runs["exp"] / "pretrain" / "assamese-0.06h" / "results/test/scores.json").is_file()
+    report = json.loads((runs["assamese"] / "copy_report.json").read_text())
+    assert report["layers"][-1] == "head" and not report["reinitialised"]
+    assert report["head"]["token_coverage"] > 0.8  # one script, most letters shared
+    scratch = json.loads((runs["none"] / "copy_report.json").read_text())
+    assert not scratch["copied"] and scratch["head"] is None
+
+
+def test_frozen_strategy_and_bad_inputs(runs, cache_dir, tmp_path):
+    exp = runs["exp"]
+    src = exp / "pretrain" / "assamese-0.06h"
+    cases = [
+        (["source=assamese", "transfer.layers=[encoder.layers.9]"],
+         "unknown layer(s) ['encoder.layers.9']"),
+        (["source=assamese", "strategy=frozen", "strategy.trainable=[]"], "nothing to train"),
+        ([f"source_checkpoint={src}", "model=small"], "another architecture than model=small"),
+        (["source=lao"], "closest available relative is 'thai'"),
+    ]
+    for args, needle in cases:
+        res = _run("transfer", "target=bengali", f"exp_dir={tmp_path}/{len(args)}{needle[:3]}",
+                   *COMMON, *args, cache=cache_dir)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
