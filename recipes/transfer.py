@@ -63,14 +63,11 @@ def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
     Raises:
         ValueError: naming the differing settings of both.
     """
-    src = source.model.cfg.to_dict()
-    diff = [k for k, v in target.to_dict().items()
-            if k not in ("name", "vocab_size") and src[k] != v]
+    diff = source.model.cfg.differences(target, ignore=("name", "vocab_size"))
     if diff:
         raise ValueError(f"source checkpoint {source.path} has another architecture than "
-                         f"model={target.name}: " + ", ".join(
-                             f"{k}={src[k]!r} there vs {getattr(target, k)!r} here"
-                             for k in diff) + " (choose the matching model=...)")
+                         f"model={target.name}: {', '.join(diff)} (choose the matching "
+                         f"model=...)")
 
 
 @hydra.main(config_path="../conf", config_name="transfer", version_base="1.3")

@@ -48,6 +48,11 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def differences(self, other: ModelConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Settings that differ, as ``"dim=96 there vs 144 here"`` (self = there)."""
+        return [f"{k}={v!r} there vs {getattr(other, k)!r} here"
+                for k, v in self.to_dict().items() if k not in ignore and getattr(other, k) != v]
+
 
 class CTCModel(nn.Module):
     """Features ``(B, T, F)`` -> CTC log-probabilities ``(B, T/4, V)``."""

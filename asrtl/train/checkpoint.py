@@ -136,11 +136,8 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     meta = read_meta(ckpt)
     cfg = ModelConfig.from_dict(meta["architecture"])
     if expect is not None and expect != cfg:
-        diff = {k: (v, getattr(expect, k)) for k, v in cfg.to_dict().items()
-                if getattr(expect, k) != v}
         raise ValueError(f"checkpoint {ckpt} has another architecture: "
-                         + ", ".join(f"{k}={a!r} there vs {b!r} here" for k, (a, b) in
-                                     diff.items()))
+                         + ", ".join(cfg.differences(expect)))
     vocab = Vocabulary(list(meta["vocab"]))
     if len(vocab) != cfg.vocab_size:
         raise ValueError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
