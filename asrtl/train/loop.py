@@ -190,8 +190,8 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
             scaler.load_state_dict(state["scaler"])
     _write_metrics(run_dir, history)
 
-    steps_per_epoch = len(train_batches(train_cuts, cfg.batch_duration_s, seed, 0))
-    total_steps = steps_per_epoch * cfg.epochs
+    first_epoch = train_batches(train_cuts, cfg.batch_duration_s, seed, 0)
+    total_steps = len(first_epoch) * cfg.epochs
     writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
     trained_audio, wall0 = 0.0, time.perf_counter()
 
@@ -211,7 +211,8 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         if stages and start_batch == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
             optimizer = build_optimizer(optimizer, epoch)
             log.info("stage %d: training %s", stage_of(epoch), ", ".join(stages[stage_of(epoch)]))
-        batches = train_batches(train_cuts, cfg.batch_duration_s, seed, epoch)
+        batches = (first_epoch if epoch == 0 else
+                   train_batches(train_cuts, cfg.batch_duration_s, seed, epoch))
         loader = make_loader(BatchDataset(train_cuts, batches, vocab), cfg.num_workers,
                              pin_memory=device.type == "cuda", start=start_batch)
         t0 = time.perf_counter()
