@@ -15,6 +15,27 @@ USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 log = logging.getLogger(__name__)
 
 
+def lid_name(sources: Any, target: Any) -> str:
+    """The default run name of ``recipes/lid.py``: ``a+b+c``, or ``a+b+c-to-<target>``
+    (a manifest path as its file name without ``.jsonl.gz``)."""
+    name = "+".join(str(s) for s in sources)
+    if target is None:
+        return name
+    t = Path(str(target)).name
+    for ext in (".jsonl.gz", ".jsonl", ".json"):
+        t = t.removesuffix(ext)
+    return f"{name}-to-{t}"
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("lid_name", lid_name, replace=True)
+
+
+_register_resolvers()
+
+
 class LogFileHandler(logging.FileHandler):
     """A file handler that creates its directory: recipes log to ``<run>/log/<recipe>.log``
     (Hydra opens log files before it creates any subdirectory of the run)."""

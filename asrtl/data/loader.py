@@ -99,18 +99,24 @@ class BatchDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Batch:
         cuts = [self.cuts[cid] for cid in self.batches[i]]
-        audio = [load_audio(c) for c in cuts]
+        wavs, wav_lens = load_padded(cuts)
         texts = [c.supervisions[0].text for c in cuts]
         tokens = [self.vocab.encode(t) for t in texts]
-        wavs = np.zeros((len(cuts), max(len(a) for a in audio)), dtype=np.float32)
         targets = np.zeros((len(cuts), max(1, max(len(t) for t in tokens))), dtype=np.int64)
-        for j, (a, t) in enumerate(zip(audio, tokens, strict=True)):
-            wavs[j, :len(a)] = a
+        for j, t in enumerate(tokens):
             targets[j, :len(t)] = t
-        return Batch(ids=[c.id for c in cuts], texts=texts, wavs=torch.from_numpy(wavs),
-                     wav_lens=torch.tensor([len(a) for a in audio]),
+        return Batch(ids=[c.id for c in cuts], texts=texts, wavs=wavs, wav_lens=wav_lens,
                      targets=torch.from_numpy(targets),
                      target_lens=torch.tensor([len(t) for t in tokens]))
+
+
+def load_padded(cuts: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cuts' audio at 16 kHz, zero-padded: ``(wavs (B, S), wav_lens (B,))``."""
+    audio = [load_audio(c) for c in cuts]
+    wavs = np.zeros((len(cuts), max(len(a) for a in audio)), dtype=np.float32)
+    for j, a in enumerate(audio):
+        wavs[j, :len(a)] = a
+    return torch.from_numpy(wavs), torch.tensor([len(a) for a in audio])
 
 
 def make_loader(dataset: BatchDataset, num_workers: int = 0, pin_memory: bool = False,

@@ -305,3 +305,31 @@ def format_summary(corpus: Corpus) -> str:
     if s.get("bad_utterances"):
         lines.append(f"bad utterances: {s['bad_utterances']}")
     return "\n".join(lines)
+
+
+def audio_cuts(path: str | Path) -> CutSet:
+    """Cuts of any lhotse manifest of audio (a CutSet, or a RecordingSet: one cut per
+    recording), transcripts not needed: what LID scores. Rates other than 16 kHz are
+    resampled on loading (:func:`asrtl.data.audio.load_audio`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a lhotse manifest of audio, or one with no audio in it.
+    """
+    from lhotse import load_manifest
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"audio manifest not found: {p}")
+    try:
+        manifest = load_manifest(p)
+    except Exception as e:  # lhotse raises ValueError, JSONDecodeError, gzip errors...
+        raise ValueError(f"not a readable lhotse manifest: {p} ({type(e).__name__})") from e
+    if isinstance(manifest, RecordingSet):
+        manifest = CutSet.from_manifests(recordings=manifest)
+    if not isinstance(manifest, CutSet):
+        raise ValueError(f"{p} is a {type(manifest).__name__}, not cuts or recordings")
+    cuts = CutSet.from_cuts(c for c in manifest if c.has_recording and c.duration > 0)
+    if len(cuts) == 0:
+        raise ValueError(f"{p} has no audio (no cut with a recording and a duration)")
+    return cuts

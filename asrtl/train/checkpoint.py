@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel, ModelConfig
@@ -56,14 +57,14 @@ def git_commit() -> str | None:
         return None
 
 
-def save_checkpoint(ckpt_dir: Path, name: str, model: CTCModel, meta: dict[str, Any],
+def save_checkpoint(ckpt_dir: Path, name: str, model: nn.Module, meta: dict[str, Any],
                     trainer_state: dict[str, Any] | None = None) -> Path:
     """Writes ``ckpt_dir/name/`` atomically and returns it.
 
     Args:
         ckpt_dir: the run's ``checkpoints/`` directory.
         name: e.g. ``step-000400``.
-        model: weights to save (taken to CPU).
+        model: weights to save (taken to CPU); its ``cfg.to_dict()`` is the architecture.
         meta: metadata; architecture and format version are added.
         trainer_state: optimizer state etc. (tensors and plain types only).
     """
@@ -134,6 +135,9 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
+    if meta.get("kind", "ctc") != "ctc":
+        raise ValueError(f"checkpoint {ckpt} is a {meta['kind']} model, not a CTC acoustic "
+                         f"model")
     cfg = ModelConfig.from_dict(meta["architecture"])
     if expect is not None and expect != cfg:
         raise ValueError(f"checkpoint {ckpt} has another architecture: "
@@ -143,6 +147,17 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
         raise ValueError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
                          f"{cfg.vocab_size}")
     model = CTCModel(cfg)
+    load_weights(model, ckpt)
+    return Checkpoint(path=ckpt, model=model, vocab=vocab, meta=meta)
+
+
+def load_weights(model: nn.Module, ckpt: Path) -> None:
+    """Loads ``ckpt/model.safetensors`` into ``model`` strictly.
+
+    Raises:
+        FileNotFoundError: no weights file.
+        ValueError: a corrupt file, or weights that do not fit ``model``.
+    """
     weights = ckpt / "model.safetensors"
     try:
         state = load_file(str(weights))
@@ -156,7 +171,6 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise ValueError(f"weights in {weights} do not fit the architecture in its meta.json: "
                          f"{first}") from None
-    return Checkpoint(path=ckpt, model=model, vocab=vocab, meta=meta)
 
 
 def load_trainer_state(ckpt: Path) -> dict[str, Any]:

@@ -1,0 +1,160 @@
+"""Training a frame-level LID classifier: frame cross-entropy, classes weighted by their
+share of the training audio, an atomic checkpoint per epoch, resumed where a run stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from lhotse import CutSet
+
+from asrtl.data.features import SpecAugment
+from asrtl.data.loader import load_padded, train_batches
+from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.lid.model import LIDConfig, LIDModel, load_lid
+from asrtl.train.checkpoint import load_trainer_state, save_checkpoint
+from asrtl.train.loop import TrainConfig, step_seed
+from asrtl.train.schedule import lr_factor
+
+log = logging.getLogger(__name__)
+
+
+def labelled_cuts(cuts: Mapping[str, CutSet]) -> tuple[CutSet, dict[str, int]]:
+    """One cut set over all languages (ids prefixed ``<language>/``) and each cut's class."""
+    out, labels = [], {}
+    for k, (lang, cs) in enumerate(cuts.items()):
+        for c in cs:
+            c = c.with_id(f"{lang}/{c.id}")
+            out.append(c)
+            labels[c.id] = k
+    return CutSet.from_cuts(out), labels
+
+
+def class_weights(cuts: Mapping[str, CutSet]) -> torch.Tensor:
+    """``(L,)`` loss weights inversely proportional to each language's training audio
+    (a language with twice the audio counts half as much per frame), mean 1.
+
+    Raises:
+        ValueError: a language without training audio.
+    """
+    hours = []
+    for lang, cs in cuts.items():
+        total = sum(c.duration for c in cs)
+        if total <= 0:
+            raise ValueError(f"LID language {lang!r} has no training audio")
+        hours.append(total)
+    w = 1.0 / torch.tensor(hours, dtype=torch.float32)
+    return w * len(w) / w.sum()
+
+
+def utterance_loss(log_post: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
+                   weights: torch.Tensor) -> torch.Tensor:
+    """Weighted cross-entropy of each utterance's frame-averaged posterior (the score the
+    ranking uses); shapes as in :func:`frame_loss`."""
+    mask = (torch.arange(log_post.shape[1], device=lens.device)[None] < lens[:, None])
+    mean = (log_post.exp() * mask[..., None]).sum(1) / lens[:, None].clamp(min=1)
+    nll = -mean.clamp(min=1e-8).log().gather(1, labels[:, None])[:, 0]
+    w = weights[labels]
+    return (nll * w).sum() / w.sum()
+
+
+def frame_loss(log_post: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
+               weights: torch.Tensor) -> torch.Tensor:
+    """Weighted cross-entropy over valid frames.
+
+    Args:
+        log_post: ``(B, T, L)`` frame log-posteriors.
+        lens: ``(B,)`` valid frames.
+        labels: ``(B,)`` each utterance's class.
+        weights: ``(L,)`` class weights.
+    """
+    mask = torch.arange(log_post.shape[1], device=lens.device)[None] < lens[:, None]
+    nll = -log_post.gather(-1, labels[:, None, None].expand(-1, log_post.shape[1], 1))[..., 0]
+    w = weights[labels][:, None] * mask
+    return (nll * w).sum() / w.sum()
+
+
+def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: TrainConfig,
+              device: torch.device, seed: int, utterance_weight: float = 0.0) -> LIDModel:
+    """Trains a classifier over ``cuts``' languages in ``run_dir`` (resuming a stopped run,
+    returning a finished one as it is).
+
+    Args:
+        run_dir: gets ``checkpoints/epoch-NN/`` (+ ``latest.json``) and ``metrics.jsonl``.
+        cuts: training cuts per language, in class order (``cfg.languages``).
+        utterance_weight: weight of :func:`utterance_loss` beside the frame loss.
+    """
+    if list(cuts) != list(cfg.languages):
+        raise ValueError(f"LID training languages {list(cuts)} differ from the classes "
+                         f"{list(cfg.languages)}")
+    ckpt_dir = run_dir / "checkpoints"
+    torch.manual_seed(seed)
+    model = LIDModel(cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
+                                  weight_decay=train.weight_decay)
+    epoch = 0
+    if (ckpt_dir / "latest.json").is_file():
+        latest = ckpt_dir / json.loads((ckpt_dir / "latest.json").read_text())["name"]
+        model, meta = load_lid(latest)
+        if meta["architecture"] != cfg.to_dict():
+            raise ValueError(f"{run_dir} holds a LID model of other settings; use a new "
+                             f"name=... or remove the directory")
+        optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
+                                      weight_decay=train.weight_decay)
+        optimizer.load_state_dict(load_trainer_state(latest)["optimizer"])
+        epoch = meta["epoch"]
+        if epoch < train.epochs:
+            log.info("resuming LID training at epoch %d from %s", epoch, latest)
+    model.to(device).train()
+    all_cuts, labels = labelled_cuts(cuts)
+    weights = class_weights(cuts).to(device)
+    specaug = SpecAugment() if train.spec_augment else None
+    steps_per_epoch = len(train_batches(all_cuts, train.batch_duration_s, seed, 0))
+    total = steps_per_epoch * train.epochs
+    by_id = {c.id: c for c in all_cuts}
+    while epoch < train.epochs:
+        t0, losses = time.perf_counter(), []
+        for i, batch in enumerate(train_batches(all_cuts, train.batch_duration_s, seed, epoch)):
+            step = epoch * steps_per_epoch + i
+            torch.manual_seed(step_seed(seed, step))
+            for g in optimizer.param_groups:
+                g["lr"] = train.lr * lr_factor(step, total, train.warmup_steps, train.schedule,
+                                               train.final_lr_ratio)
+            wavs, wav_lens = load_padded([by_id[c] for c in batch])
+            y = torch.tensor([labels[c] for c in batch], device=device)
+            log_post, lens = model(wavs.to(device), wav_lens.to(device), augment=specaug)
+            loss = frame_loss(log_post, lens, y, weights)
+            if utterance_weight:
+                loss = loss + utterance_weight * utterance_loss(log_post, lens, y, weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+            optimizer.step()
+            losses.append(loss.item())
+        epoch += 1
+        row = {"epoch": epoch, "train_loss": round(sum(losses) / len(losses), 4),
+               "epoch_s": round(time.perf_counter() - t0, 1)}
+        log.info("LID epoch %d: loss %.4f (%.1f s)", epoch, row["train_loss"], row["epoch_s"])
+        name = f"epoch-{epoch:03d}"
+        save_checkpoint(ckpt_dir, name, model, {"kind": "lid", "languages": list(cfg.languages),
+                                                "epoch": epoch, "metrics": row},
+                        {"optimizer": optimizer.state_dict(), "epoch": epoch})
+        history = [r for r in _read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] < epoch]
+        write_text_atomic(run_dir / "metrics.jsonl",
+                          "".join(json.dumps(r) + "\n" for r in [*history, row]))
+        write_json_atomic(ckpt_dir / "latest.json", {"name": name, "epoch": epoch})
+        for old in ckpt_dir.glob("epoch-*"):
+            if old.name != name and not old.name.endswith(".tmp"):
+                shutil.rmtree(old, ignore_errors=True)
+    return model.eval()
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

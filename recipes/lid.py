@@ -1,0 +1,142 @@
+"""Language ID over the source languages, and the ranking of sources it gives a target.
+
+    python recipes/lid.py sources=[bengali,assamese,thai,turkish]          # the LID matrix
+    python recipes/lid.py sources=[assamese,thai,turkish] target=bengali   # rank sources
+    python recipes/lid.py sources=[assamese,thai,turkish] target=/path/to/cuts.jsonl.gz \
+        checkpoint=exp/lid/assamese+thai+turkish-to-bengali      # score with a trained model
+
+A frame-level classifier is trained on the sources' training audio (``hours`` each) and
+scored on held-out speakers (``score_split``). A source's score for a target is its posterior
+averaged over all the target's frames (the seed study's score); the highest is the best
+source to pretrain on. Writes ``exp/lid/<name>/``: checkpoints/, accuracy.json,
+lid_matrix.{csv,json} (rows: input language, columns: predicted language), and with a target
+ranking.json; without one, each language's leave-one-out ranking in
+loo/<language>/ranking.json and all of them in rankings.json.
+"""
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from asrtl.cli import check_overrides, recipe
+from asrtl.data.features import FeatureConfig
+from asrtl.data.manifest import audio_cuts, prepare_corpus
+from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.lid.model import LIDConfig, LIDModel, load_lid
+from asrtl.lid.score import Posteriors, accuracy, bootstrap_top, posteriors, rank_sources
+from asrtl.lid.train import train_lid
+from asrtl.train.device import resolve_device
+from asrtl.train.loop import TrainConfig
+from asrtl.train.run import claim_run_dir
+
+log = logging.getLogger("lid")
+
+
+def classifier(run_dir: Path, cfg: DictConfig, languages: list[str],
+               device: torch.device) -> LIDModel:
+    """A LID model over ``languages`` trained (or resumed, or read back) in ``run_dir``."""
+    lid_cfg = LIDConfig.from_dict({**OmegaConf.to_container(cfg.lid), "languages": languages,
+                                   "features": FeatureConfig().to_dict()})
+    train = {lang: prepare_corpus({**cfg.data, "hours": cfg.hours}, lang, seed=cfg.seed)
+             .cuts("train") for lang in languages}
+    return train_lid(run_dir, train, lid_cfg, TrainConfig.from_dict(cfg.train), device,
+                     cfg.seed, cfg.utterance_loss)
+
+
+def held_out(cfg: DictConfig, language: str):
+    """A language's ``score_split`` cuts (held-out speakers)."""
+    corpus = prepare_corpus({**cfg.data, "hours": cfg.hours}, language, seed=cfg.seed)
+    return corpus.cuts(cfg.score_split)
+
+
+def ranking(post: Posteriors, target: str, cfg: DictConfig) -> dict:
+    """The ``ranking.json`` of one target (its own class, if the model has one, left out)."""
+    ranked = rank_sources(post, exclude=[target])
+    return {"target": target, "ranking": ranked,
+            "best": ranked[0]["source"],
+            "top_share_bootstrap": bootstrap_top(post, [target], cfg.bootstrap, cfg.seed),
+            "utterances": len(post.ids), "frames": int(post.frames.sum()),
+            "classes": post.languages}
+
+
+def matrix_files(run_dir: Path, rows: dict[str, Posteriors], languages: list[str]) -> dict:
+    """Writes lid_matrix.json/csv: mean frame posterior, row = input, column = class."""
+    table = {lang: dict(zip(languages, (round(float(x), 4) for x in p.frame_mean()),
+                            strict=True)) for lang, p in rows.items()}
+    utt = {lang: dict(zip(languages, (round(float(x), 4) for x in p.utterance_mean()),
+                          strict=True)) for lang, p in rows.items()}
+    out = {"columns": languages, "rows": list(rows), "frame_mean": table,
+           "utterance_mean": utt}
+    write_json_atomic(run_dir / "lid_matrix.json", out)
+    lines = ["input," + ",".join(languages)]
+    lines += [f"{r}," + ",".join(f"{table[r][c]:.4f}" for c in languages) for r in table]
+    write_text_atomic(run_dir / "lid_matrix.csv", "\n".join(lines) + "\n")
+    return out
+
+
+@hydra.main(config_path="../conf", config_name="lid", version_base="1.3")
+@recipe
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    sources = [str(s) for s in cfg.sources]
+    if len(sources) < 2:
+        raise ValueError(f"LID needs at least 2 source languages, got sources={sources}")
+    claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
+    device = resolve_device(cfg.device)
+    if cfg.checkpoint:  # score with a classifier trained earlier
+        model, meta = load_lid(cfg.checkpoint)
+        if meta["languages"] != sources:
+            raise ValueError(f"LID checkpoint {cfg.checkpoint} knows {meta['languages']}, "
+                             f"not sources={sources}")
+    else:
+        model = classifier(run_dir, cfg, sources, device)
+
+    rows = {lang: posteriors(model, held_out(cfg, lang), device) for lang in sources}
+    acc = {lang: round(accuracy(p, lang), 4) for lang, p in rows.items()}
+    acc_all = sum(acc[lang] * len(rows[lang].ids) for lang in sources) / sum(
+        len(p.ids) for p in rows.values())
+    write_json_atomic(run_dir / "accuracy.json", {
+        "split": cfg.score_split, "utterance_accuracy": round(acc_all, 4),
+        "per_language": acc, "utterances": {k: len(p.ids) for k, p in rows.items()}})
+    log.info("LID utterance accuracy on %s: %.3f %s", cfg.score_split, acc_all, acc)
+
+    if cfg.target is not None:
+        target = str(cfg.target)
+        is_path = "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
+        try:
+            cuts = audio_cuts(target) if is_path else held_out(cfg, target)
+            post = rows.get(target) or posteriors(model, cuts, device)
+        except ValueError as e:
+            raise ValueError(f"target {target}: {e}") from None
+        rows.setdefault(Path(target).name if is_path else target, post)
+        result = ranking(post, target, cfg)
+        result["sampling_rates"] = dict(sorted(Counter(  # all resampled to the model's rate
+            str(c.recording.sampling_rate) for c in cuts).items()))
+        write_json_atomic(run_dir / "ranking.json", result)
+        print(f"best source for {target}: " + ", ".join(
+            f"{r['source']} {r['score']:.3f}" for r in result["ranking"])
+            + f" (top in {result['top_share_bootstrap'][result['best']]:.0%} of resamples)")
+    elif cfg.leave_one_out and len(sources) >= 3:
+        rankings = {}
+        for lang in sources:  # a classifier that has never heard the target
+            others = [s for s in sources if s != lang]
+            loo_model = classifier(run_dir / "loo" / lang, cfg, others, device)
+            rankings[lang] = ranking(posteriors(loo_model, held_out(cfg, lang), device),
+                                     lang, cfg)
+            write_json_atomic(run_dir / "loo" / lang / "ranking.json", rankings[lang])
+        write_json_atomic(run_dir / "rankings.json", rankings)
+        for lang, r in rankings.items():
+            print(f"leave-one-out, {lang}: " + " > ".join(x["source"] for x in r["ranking"]))
+    matrix_files(run_dir, rows, sources)
+    print(f"LID accuracy ({cfg.score_split}, held-out speakers): {acc_all:.1%}; "
+          f"matrix in {run_dir / 'lid_matrix.csv'}")
+
+
+if __name__ == "__main__":
+    check_overrides("lid")
+    main()

@@ -1,0 +1,100 @@
+"""recipes/lid.py as a user runs it, on tiny embedded corpora (held-out speakers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from lhotse import CutSet, Recording, RecordingSet
+
+from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+
+LID = ["hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
+       "bootstrap=200", *[a for a in TINY_DATA if not a.startswith("data.hours")]]
+
+
+@pytest.fixture(scope="module")
+def ranked(cache_dir, tmp_path_factory) -> Path:
+    exp = tmp_path_factory.mktemp("exp-lid")
+    res = _run("lid", "sources=[assamese,thai,turkish]", "target=bengali", f"exp_dir={exp}",
+               *LID, cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "best source for bengali: assamese" in res.stdout
+    return exp / "lid" / "assamese+thai+turkish-to-bengali"
+
+
+def test_bengali_ranks_assamese_first(ranked):
+    out = json.loads((ranked / "ranking.json").read_text())
+    assert out["target"] == "bengali" and out["classes"] == ["assamese", "thai", "turkish"]
+    scores = [r["score"] for r in out["ranking"]]
+    assert [r["source"] for r in out["ranking"]][0] == "assamese"
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-3)
+    assert out["top_share_bootstrap"]["assamese"] >= 0.9
+    acc = json.loads((ranked / "accuracy.json").read_text())
+    assert acc["split"] == "test" and acc["utterance_accuracy"] > 1 / 3  # above chance
+    lines = (ranked / "lid_matrix.csv").read_text().splitlines()
+    assert lines[0] == "input,assamese,thai,turkish"
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["assamese", "thai", "turkish", "bengali"]
+
+
+def test_checkpoint_is_asrtl_format_and_not_an_acoustic_model(ranked):
+    from asrtl.lid.model import load_lid
+    from asrtl.train.checkpoint import load_checkpoint
+
+    model, meta = load_lid(ranked)
+    assert meta["languages"] == ["assamese", "thai", "turkish"] and meta["kind"] == "lid"
+    assert (ranked / "checkpoints" / "latest.json").is_file()
+    with pytest.raises(ValueError, match="not a CTC acoustic model"):
+        load_checkpoint(ranked)
+
+
+def _manifest(cuts: CutSet, path: Path, rate: int) -> Path:
+    """The cuts' audio rewritten at ``rate`` into a RecordingSet manifest."""
+    from asrtl.data.audio import load_audio
+
+    recs = []
+    for c in cuts:
+        wav = path.parent / f"{c.id}.wav"
+        audio = load_audio(c, sample_rate=rate)
+        sf.write(wav, audio, rate)
+        recs.append(Recording.from_file(wav, recording_id=c.id))
+    RecordingSet.from_recordings(recs).to_file(path)
+    return path
+
+
+def test_target_manifest_at_8khz_is_resampled(ranked, cache_dir, tmp_path):
+    from asrtl.data.manifest import prepare_corpus
+    from tests.conftest import TINY
+
+    test = prepare_corpus(dict(TINY, cache_dir=str(cache_dir), hours=0.03), "bengali").cuts(
+        "test")
+    manifest = _manifest(test.subset(first=12), tmp_path / "bn8k_recordings.jsonl.gz", 8000)
+    exp = ranked.parent.parent
+    res = _run("lid", "sources=[assamese,thai,turkish]", f"target={manifest}",
+               f"checkpoint={ranked}", f"exp_dir={exp}", *LID, cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads((exp / "lid" / "assamese+thai+turkish-to-bn8k_recordings" /
+                      "ranking.json").read_text())
+    assert out["sampling_rates"] == {"8000": 12} and out["utterances"] == 12
+    assert out["ranking"][0]["source"] == "assamese"
+
+
+def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
+    exp = ranked.parent.parent
+    empty = tmp_path / "empty_cuts.jsonl.gz"
+    CutSet.from_cuts([]).to_file(empty)
+    cases = [
+        (["sources=[assamese]", "target=bengali"], "at least 2 source languages"),
+        (["sources=[assamese,thai,turkish]", f"target={empty}"], "has no audio"),
+        (["sources=[assamese,thai,turkish]", f"target={tmp_path}/nope.jsonl.gz"],
+         "audio manifest not found"),
+        (["sources=[assamese,klingon]"], "klingon"),
+        (["sources=[assamese,thai]", "lid.encoder=bert"], "unknown lid.encoder 'bert'"),
+        (["sources=[assamese,thai]", f"checkpoint={ranked}"], "not sources=['assamese', 'thai']"),
+    ]
+    for args, needle in cases:
+        res = _run("lid", f"exp_dir={exp}", *LID, *args, cache=cache_dir)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
