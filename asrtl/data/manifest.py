@@ -134,7 +134,8 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     path = data.get("path")
     if not path:
         raise ValueError(f"data={source} needs data.path=<corpus directory or manifest>")
-    path = Path(str(path)).expanduser().resolve()
+    # one setting for a study of many languages: data.path=/corpora/{language}
+    path = Path(str(path).replace("{language}", language)).expanduser().resolve()
     if not path.exists():
         raise FileNotFoundError(f"data.path not found: {path}")
     hours = data.get("hours")

@@ -1,0 +1,301 @@
+"""The study's report, built only from stored results (never retrains), deterministically.
+
+``collect(study_dir)`` reads ``study.json`` and each job's small result files into one
+``results`` mapping (every number with the file it came from); ``write_report`` renders it as
+``report/{report.md, wer.csv, cer.csv, lid.csv, results.json, *.png}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.study.layout import StudyLayout
+
+
+def _read(study: Path, rel: str, missing: list[str]) -> dict | None:
+    f = study / rel
+    if not f.is_file():
+        missing.append(rel)
+        return None
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"corrupt result file {f}: {e}") from None
+
+
+def _score(study: Path, rel: str, missing: list[str]) -> dict | None:
+    d = _read(study, rel, missing)
+    return None if d is None else {"wer": d["wer"], "cer": d["cer"], "file": rel}
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None when undefined."""
+    from scipy.stats import spearmanr
+
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    rho = float(spearmanr(x, y).statistic)
+    return None if math.isnan(rho) else round(rho, 4)
+
+
+def collect(study: str | Path) -> dict[str, Any]:
+    """Every number of the study from its result files.
+
+    Raises:
+        FileNotFoundError: no ``study.json`` (not a study directory).
+        ValueError: a corrupt result file, naming it.
+    """
+    study = Path(study)
+    if not (study / "study.json").is_file():
+        raise FileNotFoundError(f"not an asrtl study (no study.json): {study}")
+    meta = json.loads((study / "study.json").read_text(encoding="utf-8"))
+    lay = StudyLayout.from_dict(meta)
+    langs: list[str] = list(meta["languages"])
+    missing: list[str] = []
+    runs: dict[str, dict] = {}
+    for t in langs:
+        runs[f"none->{t}"] = _score(study, lay.scratch_small(t), missing)
+        runs[f"large:{t}"] = _score(study, lay.large_scratch(t), missing)
+        for s in langs:
+            runs[f"{s}->{t}"] = _score(study, lay.transfer(s, t), missing)
+    focus = meta.get("focus") or {}
+    ft, fs = focus.get("target"), focus.get("source")
+    if ft and fs:
+        runs[f"{fs}:small->{ft}"] = _score(study, lay.small_source(fs, ft), missing)
+        runs[f"{fs}->{ft}:{lay.adaptation}"] = _score(study, lay.adapted(fs, ft), missing)
+
+    lid_matrix = _read(study, f"{lay.lid}/lid_matrix.json", missing)
+    rankings = (_read(study, f"{lay.lid}/rankings.json", missing) or {}) if len(langs) >= 3 \
+        else {}  # leave-one-out needs 3 languages; with 2 the matrix ranks
+    accuracy = _read(study, f"{lay.lid}/accuracy.json", missing)
+
+    def metric(key: str, m: str) -> float | None:
+        r = runs.get(key)
+        return None if r is None else r[m]
+
+    matrices = {m: {"none": {t: metric(f"none->{t}", m) for t in langs},
+                    **{s: {t: metric(f"{s}->{t}", m) for t in langs} for s in langs}}
+                for m in ("wer", "cer")}
+    per_target = {}
+    for t in langs:
+        cands = [s for s in langs if s != t and metric(f"{s}->{t}", "wer") is not None]
+        scratch = metric(f"none->{t}", "wer")
+        by_wer = sorted(cands, key=lambda s: (metric(f"{s}->{t}", "wer"), s))
+        lid, mode = rankings.get(t, {}).get("ranking", []), "leave-one-out"
+        if not lid and lid_matrix and t in lid_matrix["frame_mean"]:  # < 3 languages
+            row = lid_matrix["frame_mean"][t]
+            lid, mode = sorted(({"source": s, "score": v} for s, v in row.items() if s != t),
+                               key=lambda r: (-r["score"], r["source"])), "matrix"
+        lid_scores = {r["source"]: r["score"] for r in lid}
+        both = [s for s in cands if s in lid_scores]
+        per_target[t] = {
+            "lid_ranking": [r["source"] for r in lid], "lid_mode": mode,
+            "lid_best": lid[0]["source"] if lid else None,
+            "lid_confidence": rankings.get(t, {}).get("top_share_bootstrap", {}).get(
+                lid[0]["source"]) if lid else None,
+            "wer_ranking": by_wer,
+            "wer_best": by_wer[0] if by_wer else None,
+            # LID agrees when its pick reaches the best WER (ties count as agreement)
+            "agree": (metric(f"{lid[0]['source']}->{t}", "wer") == metric(f"{by_wer[0]}->{t}",
+                                                                         "wer"))
+            if lid and by_wer and lid[0]["source"] in cands else None,
+            "spearman_lid_score_vs_wer": spearman([lid_scores[s] for s in both],
+                                                  [metric(f"{s}->{t}", "wer") for s in both]),
+            "not_improved_over_scratch": sorted(
+                s for s in langs if scratch is not None and metric(f"{s}->{t}", "wer")
+                is not None and metric(f"{s}->{t}", "wer") >= scratch),
+        }
+    return {"study": meta.get("name", study.name), "languages": langs,
+            "small_hours": lay.small_hours, "large_hours": lay.large_hours,
+            "strategy": lay.strategy, "adaptation": lay.adaptation, "focus": focus,
+            "notes": meta.get("notes", []), "runs": runs, "wer": matrices["wer"],
+            "cer": matrices["cer"], "lid": {"matrix": lid_matrix, "rankings": rankings,
+                                           "accuracy": accuracy},
+            "per_target": per_target, "missing": sorted(missing)}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def _csv(matrix: dict[str, dict[str, float | None]], cols: list[str], corner: str,
+         fmt: str = "{:.4f}") -> str:
+    lines = [",".join([corner, *cols])]
+    for row, vals in matrix.items():
+        lines.append(",".join([row, *("" if vals.get(c) is None else fmt.format(vals[c])
+                                      for c in cols)]))
+    return "\n".join(lines) + "\n"
+
+
+def _md_matrix(matrix: dict[str, dict[str, float | None]], cols: list[str], corner: str,
+               fmt=_pct) -> list[str]:
+    out = [f"| {corner} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for row, vals in matrix.items():
+        out.append(f"| {row} | " + " | ".join(fmt(vals.get(c)) for c in cols) + " |")
+    return out
+
+
+def focus_table(res: dict[str, Any]) -> list[tuple[str, float | None, float | None, str]]:
+    """The seed study's table for the focus target: (system, WER, CER, file)."""
+    ft, fs = res["focus"].get("target"), res["focus"].get("source")
+    if not ft or not fs:
+        return []
+    small, large = res["small_hours"], res["large_hours"]
+    rows = [(f"{ft} {small:g} h, no pretraining", f"none->{ft}"),
+            (f"{ft} {large:g} h, no pretraining", f"large:{ft}"),
+            (f"{fs} {small:g} h -> {ft} {small:g} h", f"{fs}:small->{ft}"),
+            (f"{fs} {large:g} h -> {ft} {small:g} h", f"{fs}->{ft}"),
+            (f"{fs} {large:g} h -> {ft} {small:g} h + {res['adaptation']}",
+             f"{fs}->{ft}:{res['adaptation']}"),
+            (f"{ft} {large:g} h -> {ft} {small:g} h (same language)", f"{ft}->{ft}")]
+    out = []
+    for label, key in rows:
+        r = res["runs"].get(key)
+        out.append((label, r and r["wer"], r and r["cer"], r["file"] if r else "missing"))
+    return out
+
+
+def markdown(res: dict[str, Any]) -> str:
+    langs = res["languages"]
+    ft = res["focus"].get("target")
+    lines = [f"# asrtl study: {res['study']}", "",
+             f"Languages: {', '.join(langs)}. Target budget {res['small_hours']:g} h, source "
+             f"budget {res['large_hours']:g} h; matrix strategy `{res['strategy']}`. WER and "
+             "CER in %, greedy decoding of each target's held-out-speaker test set.", ""]
+    lines += [f"- {n}" for n in res["notes"]] + ([""] if res["notes"] else [])
+    table = focus_table(res)
+    if table:
+        lines += [f"## {ft}: the seed study's table", "", "| System | WER % | CER % |",
+                  "|---|---|---|"]
+        lines += [f"| {label} | {_pct(w)} | {_pct(c)} |" for label, w, c, _ in table]
+        lines += ["", f"The {res['focus']['source']} source was chosen by "
+                  f"{res['focus'].get('chosen_by', 'the user')}.", ""]
+    for m, name in (("wer", "WER"), ("cer", "CER")):
+        lines += [f"## {name} matrix (%): pretrain on (rows) x adapt to (columns)", "",
+                  "Row `none`: no pretraining, small budget. Diagonal: same-language "
+                  "pretraining on the large budget.", ""]
+        lines += _md_matrix(res[m], langs, "pretrain on \\ adapt to") + [""]
+    lm = res["lid"]["matrix"]
+    if lm:
+        lines += ["## LID score matrix: mean frame posterior (rows: input language, "
+                  "columns: predicted language)", ""]
+        lines += _md_matrix(lm["frame_mean"], lm["columns"], "input \\ predicted",
+                            fmt=lambda x: "n/a" if x is None else f"{x:.3f}") + [""]
+    acc = res["lid"]["accuracy"]
+    if acc:
+        lines += [f"LID utterance accuracy on held-out speakers: "
+                  f"{100 * acc['utterance_accuracy']:.1f} % ("
+                  + ", ".join(f"{k} {100 * v:.1f} %" for k, v in acc["per_language"].items())
+                  + ")", ""]
+    lines += ["## Does LID pick the best source?", "",
+              "LID ranking: each source's LID posterior averaged over the target's frames, "
+              "from a classifier trained without the target (leave-one-out; with fewer than "
+              "3 languages, the classifier over all of them, the target's own column left "
+              "out). Best by WER: "
+              "the source whose transfer reached the lowest WER. Spearman's rho between LID "
+              "score and WER over the sources: negative when LID ranks like WER.", "",
+              "| Target | LID ranking (top share in bootstrap) | Best by WER | Agree | rho |",
+              "|---|---|---|---|---|"]
+    agree = [v["agree"] for v in res["per_target"].values() if v["agree"] is not None]
+    for t, v in res["per_target"].items():
+        conf = "" if v["lid_confidence"] is None else f" ({100 * v['lid_confidence']:.0f} %)"
+        rho = "n/a" if v["spearman_lid_score_vs_wer"] is None else \
+            f"{v['spearman_lid_score_vs_wer']:+.2f}"
+        ag = "n/a" if v["agree"] is None else ("yes" if v["agree"] else "no")
+        lines.append(f"| {t} | {' > '.join(v['lid_ranking']) or 'n/a'}{conf} | "
+                     f"{v['wer_best'] or 'n/a'} | {ag} | {rho} |")
+    lines.append("")
+    if agree:
+        lines.append(f"LID picked the best source for {sum(agree)} of {len(agree)} targets"
+                     + ("." if all(agree) else "; where it did not, this corpus disagrees "
+                        "with the seed study's finding that LID picks the best source most of "
+                        "the time." if sum(agree) * 2 <= len(agree) else
+                        ", as the seed study found most of the time."))
+        lines.append("")
+    worse = {t: v["not_improved_over_scratch"] for t, v in res["per_target"].items()
+             if v["not_improved_over_scratch"]}
+    lines += ["## Did transfer always improve over no pretraining?", ""]
+    if worse:
+        lines.append("No. Not better than the small-budget baseline: " + "; ".join(
+            f"{', '.join(s)} -> {t}" for t, s in worse.items()) + ".")
+    else:
+        lines.append("Yes: every source, for every target, beat the small-budget baseline.")
+    lines.append("")
+    if res["missing"]:
+        lines += ["## Missing results", "", *[f"- `{m}`" for m in res["missing"]], ""]
+    return "\n".join(lines)
+
+
+def heatmap(path: Path, matrix: dict[str, dict[str, float | None]], cols: list[str],
+            title: str, fmt: str, cmap: str, xlabel: str, ylabel: str,
+            center: float | None = None) -> None:
+    """An annotated heat map PNG (written atomically, no timestamp in its metadata)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = list(matrix)
+    data = np.array([[np.nan if matrix[r].get(c) is None else matrix[r][c] for c in cols]
+                     for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2.5, 0.6 * len(rows) + 1.8), dpi=100)
+    kw = {}
+    if center is not None:
+        lim = np.nanmax(np.abs(data - center)) if np.isfinite(data).any() else 1.0
+        kw = {"vmin": center - lim, "vmax": center + lim}
+    im = ax.imshow(data, cmap=cmap, aspect="auto", **kw)
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    lo, hi = im.get_clim()
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = data[i, j]
+            text = "n/a" if np.isnan(v) else fmt.format(v)
+            share = (abs(v - center) / max(hi - center, 1e-9) if center is not None
+                     else (v - lo) / max(hi - lo, 1e-9))
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="white" if not np.isnan(v) and share > 0.6 else "black")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_report(study: str | Path, res: dict[str, Any] | None = None) -> Path:
+    """Writes ``<study>/report/`` from the stored results; returns the directory."""
+    study = Path(study)
+    res = collect(study) if res is None else res
+    out = study / "report"
+    out.mkdir(exist_ok=True)
+    langs = res["languages"]
+    write_text_atomic(out / "report.md", markdown(res))
+    write_text_atomic(out / "wer.csv", _csv(res["wer"], langs, "pretrain_on"))
+    write_text_atomic(out / "cer.csv", _csv(res["cer"], langs, "pretrain_on"))
+    lm = res["lid"]["matrix"]
+    write_text_atomic(out / "lid.csv", _csv(lm["frame_mean"], lm["columns"], "input")
+                      if lm else "input\n")
+    write_json_atomic(out / "results.json", res)
+    pct = {r: {c: None if v is None else 100 * v for c, v in row.items()}
+           for r, row in res["wer"].items()}
+    heatmap(out / "wer_matrix.png", pct, langs, "WER % (pretrain on x adapt to)", "{:.1f}",
+            "viridis_r", "adapt to (small budget)", "pretrain on (none: no pretraining)")
+    if lm:
+        heatmap(out / "lid_matrix.png", lm["frame_mean"], lm["columns"],
+                "LID: mean frame posterior", "{:.2f}", "Blues", "predicted language",
+                "input language")
+    gain = {s: {t: None if pct[s][t] is None or pct["none"][t] is None
+                else pct["none"][t] - pct[s][t] for t in langs} for s in langs}
+    heatmap(out / "transfer_gain.png", gain, langs,
+            "WER gain over no pretraining (points)", "{:+.1f}", "RdBu", "adapt to",
+            "pretrain on", center=0.0)
+    return out

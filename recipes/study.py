@@ -1,0 +1,136 @@
+"""The seed study in one command: pretraining, baselines, the transfer matrix, LID, report.
+
+    python recipes/study.py languages=[bengali,assamese,thai,turkish]       # demo scale
+    python recipes/study.py languages=[...] scale=full device=cuda          # hours, on a GPU
+    python recipes/study.py languages=[...] hydra/launcher=joblib           # jobs in parallel
+
+Jobs run as the recipes a user would run, grids as Hydra multiruns (``-m``) with the launcher
+chosen here (``basic``: one after another; ``joblib``: in parallel; ``submitit_slurm``: on a
+cluster). Each job writes into ``exp/study/<name>/`` with the layout of
+:mod:`asrtl.study.layout`; a job whose result file exists is skipped and a stopped job
+resumes, so killing the study and rerunning it finishes only what is missing. Then
+``report/`` is written (``recipes/report.py study=...`` rebuilds it alone).
+"""
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from asrtl.cli import check_overrides, recipe
+from asrtl.data.languages import get_language
+from asrtl.io import write_json_atomic
+from asrtl.study.layout import StudyLayout
+from asrtl.study.report import write_report
+
+log = logging.getLogger("study")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_recipe(name: str, args: list[str]) -> None:
+    """Runs ``recipes/<name>.py`` with ``args``; a failure names the job."""
+    cmd = [sys.executable, str(REPO / "recipes" / f"{name}.py"), *args]
+    log.info("running %s", " ".join(cmd[1:]))
+    res = subprocess.run(cmd, cwd=REPO)
+    if res.returncode != 0:
+        raise ValueError(f"study job failed (exit {res.returncode}): recipes/{name}.py "
+                         f"{' '.join(args)}")
+
+
+def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str) -> None:
+    """One Hydra multirun over ``grid`` (skipped when a value list is empty)."""
+    if all(grid.values()):
+        run_recipe(name, ["-m", *(f"{k}={','.join(v)}" for k, v in grid.items()), *args,
+                          f"hydra/launcher={launcher}"])
+
+
+def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str]
+                 ) -> tuple[str, str]:
+    """The source LID puts first for ``target``, and how it was chosen: the leave-one-out
+    ranking, or with fewer than 3 languages the classifier's own matrix (the target's
+    column left out)."""
+    rankings = study / lay.lid / "rankings.json"
+    if rankings.is_file():
+        return json.loads(rankings.read_text())[target]["best"], "LID (leave-one-out)"
+    row = json.loads((study / lay.lid / "lid_matrix.json").read_text())["frame_mean"][target]
+    return (max((s for s in languages if s != target), key=lambda s: (row[s], s)),
+            "LID (matrix row; leave-one-out needs 3 languages)")
+
+
+@hydra.main(config_path="../conf", config_name="study", version_base="1.3")
+@recipe
+def main(cfg: DictConfig) -> None:
+    study = Path(HydraConfig.get().runtime.output_dir)
+    langs = [str(x) for x in cfg.languages]
+    if len(langs) < 2 or len(set(langs)) != len(langs):
+        raise ValueError(f"a study needs at least 2 distinct languages, got {langs}")
+    embedded = not any(str(o).startswith("data=") for o in cfg.overrides)
+    if embedded:
+        for lang in langs:
+            get_language(lang)  # unknown languages fail before any job starts
+    target = str(cfg.focus.target or langs[0])
+    if target not in langs:
+        raise ValueError(f"focus.target={target} is not one of languages={langs}")
+    launcher = HydraConfig.get().runtime.choices.get("hydra/launcher", "basic")
+    lay = StudyLayout(cfg.scale.small_hours, cfg.scale.large_hours, cfg.strategy,
+                      cfg.adaptation, "lid")
+    meta = {"name": cfg.name, "languages": langs, "small_hours": lay.small_hours,
+            "large_hours": lay.large_hours, "strategy": lay.strategy,
+            "adaptation": lay.adaptation, "lid": lay.lid,
+            "focus": {"target": target, "source": cfg.focus.source, "chosen_by": None},
+            "jobs": list(cfg.scale.jobs) + list(cfg.overrides),
+            "notes": ["Embedded corpus: speech synthesised by eSpeak NG; thai stands in for "
+                      "lao (eSpeak NG has no Lao voice)."] if embedded else []}
+    write_json_atomic(study / "study.json", meta)
+    common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",
+              *cfg.scale.jobs, *cfg.overrides]
+    small, large = f"{lay.small_hours:g}", f"{lay.large_hours:g}"
+
+    def todo(paths: dict[str, str]) -> list[str]:
+        return [k for k, rel in paths.items() if not (study / rel).is_file()]
+
+    # 1. every language on the large budget: the sources, and each target's large baseline
+    sweep("pretrain", {"language": todo({s: lay.large_scratch(s) for s in langs})},
+          [f"data.hours={large}", *common, f"hydra.sweep.dir={study}/pretrain",
+           f"hydra.sweep.subdir=${{language}}-{large}h"], launcher)
+    # 2. no pretraining, small budget
+    sweep("transfer", {"source": ["none"],
+                       "target": todo({t: lay.scratch_small(t) for t in langs})},
+          [f"target_hours={small}", *common], launcher)
+    # 3. every pair, diagonal included: large source -> small target
+    for t in langs:
+        sweep("transfer", {"source": todo({s: lay.transfer(s, t) for s in langs}),
+                           "target": [t]},
+              [f"target_hours={small}", f"source_hours={large}", f"strategy={lay.strategy}",
+               *common], launcher)
+    # 4. language ID over all the languages (matrix, leave-one-out rankings)
+    if not (study / lay.lid / "lid_matrix.json").is_file():
+        run_recipe("lid", [f"sources=[{','.join(langs)}]", f"seed={cfg.seed}",
+                           f"device={cfg.device}", f"hydra.run.dir={study / lay.lid}",
+                           *cfg.scale.lid, *cfg.overrides])
+    # 5. the seed table's extra rows for the focus target
+    source, how = ((str(cfg.focus.source), "the user") if cfg.focus.source else
+                   focus_source(study, lay, target, langs))
+    meta["focus"].update(source=source, chosen_by=how)
+    write_json_atomic(study / "study.json", meta)
+    small_run = study / lay.transfer_dir(source, target, source_hours=lay.small_hours)
+    if not (small_run / "summary.json").is_file():
+        run_recipe("transfer", [f"source={source}", f"target={target}",
+                                f"target_hours={small}", f"source_hours={small}", *common,
+                                f"hydra.run.dir={small_run}"])
+    if not (study / lay.adapted(source, target)).is_file():
+        run_recipe("transfer", [f"source={source}", f"target={target}",
+                                f"strategy={lay.adaptation}", f"target_hours={small}",
+                                f"source_hours={large}", *common])
+    out = write_report(study)
+    print(f"study {cfg.name}: report in {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    check_overrides("study")
+    main()

@@ -1,0 +1,91 @@
+"""The report from a small fixture of stored results: numbers in = numbers out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asrtl.study.layout import StudyLayout
+from asrtl.study.report import collect, spearman, write_report
+
+LANGS = ["bengali", "assamese", "turkish", "thai"]
+LAY = StudyLayout(0.1, 0.6, "finetune", "discriminative", "lid")
+# WER by (source, target); "none": no pretraining, small budget
+WER = {("none", "bengali"): 0.90, ("assamese", "bengali"): 0.55, ("turkish", "bengali"): 0.70,
+       ("thai", "bengali"): 0.75, ("bengali", "bengali"): 0.50,
+       ("none", "assamese"): 0.85, ("bengali", "assamese"): 0.60,
+       ("turkish", "assamese"): 0.62, ("thai", "assamese"): 0.90,  # thai no better than none
+       ("assamese", "assamese"): 0.52}
+LOO = {"bengali": {"assamese": 0.5, "turkish": 0.3, "thai": 0.2},   # ranks as WER does
+       "assamese": {"bengali": 0.3, "turkish": 0.4, "thai": 0.3}}   # picks turkish: disagrees
+
+
+def _write(root: Path, rel: str, data: dict) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(json.dumps(data))
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    _write(tmp_path, "study.json", {
+        "name": "fixture", "languages": LANGS, "small_hours": 0.1, "large_hours": 0.6,
+        "strategy": "finetune", "adaptation": "discriminative", "lid": "lid",
+        "focus": {"target": "bengali", "source": "assamese", "chosen_by": "LID"}})
+    for (s, t), w in WER.items():
+        rel = LAY.scratch_small(t) if s == "none" else LAY.transfer(s, t)
+        _write(tmp_path, rel, {"wer": w, "cer": w / 3})
+    _write(tmp_path, LAY.large_scratch("bengali"), {"wer": 0.58, "cer": 0.2})
+    _write(tmp_path, LAY.small_source("assamese", "bengali"), {"wer": 0.8, "cer": 0.3})
+    _write(tmp_path, LAY.adapted("assamese", "bengali"), {"wer": 0.53, "cer": 0.17})
+    _write(tmp_path, "lid/rankings.json", {t: {"ranking": [
+        {"source": s, "score": v} for s, v in sorted(r.items(), key=lambda x: -x[1])],
+        "best": max(r, key=r.get), "top_share_bootstrap": {max(r, key=r.get): 0.9}}
+        for t, r in LOO.items()})
+    _write(tmp_path, "lid/lid_matrix.json", {"columns": LANGS, "frame_mean": {
+        t: {s: 0.25 for s in LANGS} for t in LANGS}})
+    _write(tmp_path, "lid/accuracy.json", {"utterance_accuracy": 0.8,
+                                           "per_language": {t: 0.8 for t in LANGS}})
+    return tmp_path
+
+
+def test_numbers_ranks_and_agreement(study):
+    res = collect(study)
+    assert res["wer"]["assamese"]["bengali"] == 0.55 and res["wer"]["none"]["bengali"] == 0.90
+    assert res["cer"]["bengali"]["bengali"] == pytest.approx(0.5 / 3)
+    assert res["wer"]["bengali"]["turkish"] is None  # never run: shown, not invented
+    bn, asm = res["per_target"]["bengali"], res["per_target"]["assamese"]
+    assert bn["wer_ranking"] == ["assamese", "turkish", "thai"] and bn["wer_best"] == "assamese"
+    assert bn["lid_best"] == "assamese" and bn["agree"] is True
+    assert bn["spearman_lid_score_vs_wer"] == pytest.approx(-1.0)
+    assert asm["wer_best"] == "bengali" and asm["lid_best"] == "turkish"
+    assert asm["agree"] is False
+    assert asm["not_improved_over_scratch"] == ["thai"] and bn["not_improved_over_scratch"] == []
+    assert "transfer/turkish-to-thai/finetune/summary.json" in res["missing"]
+    assert res["runs"]["assamese->bengali"]["file"] == LAY.transfer("assamese", "bengali")
+
+
+def test_report_files_are_written_and_deterministic(study):
+    out = write_report(study)
+    md = (out / "report.md").read_text()
+    assert "| bengali 0.1 h, no pretraining | 90.0 | 30.0 |" in md
+    assert "| assamese 0.6 h -> bengali 0.1 h + discriminative | 53.0 | 17.0 |" in md
+    assert "| bengali | assamese > turkish > thai (90 %) | assamese | yes | -1.00 |" in md
+    assert "LID picked the best source for 1 of 2 targets" in md and "disagrees" in md
+    assert "No. Not better than the small-budget baseline: thai -> assamese." in md
+    wer = (out / "wer.csv").read_text().splitlines()
+    assert wer[0] == "pretrain_on,bengali,assamese,turkish,thai"
+    assert wer[1] == "none,0.9000,0.8500,,"
+    for png in ("wer_matrix.png", "lid_matrix.png", "transfer_gain.png"):
+        assert (out / png).stat().st_size > 5000
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    write_report(study)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+
+
+def test_spearman_and_bad_study(tmp_path):
+    assert spearman([1, 2, 3], [3, 2, 1]) == -1.0
+    assert spearman([1, 1, 1], [3, 2, 1]) is None
+    with pytest.raises(FileNotFoundError, match="no study.json"):
+        collect(tmp_path)
