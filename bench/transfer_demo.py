@@ -1,10 +1,16 @@
-"""Transfer vs scratch at demo scale, over seeds: bengali 0.1 h from scratch, from assamese
-and from turkish (0.6 h sources), ``strategy=finetune``, model tiny, 10 epochs, 30 s batches.
+"""The seed study's shape at demo scale, over seeds, and every strategy for two sources.
 
     python bench/transfer_demo.py [--seeds 0 1 2] [--exp /tmp/transfer-demo]
 
-The corpus is pinned (``+data.seed=0``): seeds vary initialisation and batching only. Each
-source is pretrained once (seed 0) and reused. Writes ``bench/results/transfer_demo.json``.
+Target bengali, model tiny, 10 epochs, 30 s batches, greedy decoding of the held-out-speaker
+test set. Rows of the study: scratch on the small (0.1 h) and the large (0.6 h) budget,
+assamese 0.1 h and 0.6 h sources, the 0.6 h source with an adaptation strategy, and bengali
+0.6 h (the large-budget scratch run of seed 0) as the source. Then every strategy for
+assamese 0.6 h and turkish 0.6 h sources. The corpus is pinned (``+data.seed=0``): seeds vary
+initialisation and batching only; each source is pretrained once (seed 0) and reused.
+
+Runs already finished under ``--exp`` are read back, not rerun. Writes
+``bench/results/transfer_demo.json`` after every run.
 """
 
 from __future__ import annotations
@@ -17,20 +23,79 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-COMMON = ["target=bengali", "model=tiny", "train.epochs=10", "train.batch_duration_s=30",
-          "target_hours=0.1", "source_hours=0.6", "+data.seed=0", "decode.beam=false"]
+TRAIN = ["model=tiny", "train.epochs=10", "train.batch_duration_s=30", "+data.seed=0",
+         "decode.beam=false"]
+SOURCES = {"assamese-0.1h": ("assamese", 0.1), "assamese-0.6h": ("assamese", 0.6),
+           "turkish-0.6h": ("turkish", 0.6)}
+STRATEGIES = {"frozen": [], "finetune": [], "discriminative": [],
+              "discriminative-output": ["strategy=discriminative",
+                                        "strategy.discriminative.toward=output"],
+              "slanted_triangular": [], "chain_thaw": [], "gradual_unfreeze": []}
+ADAPTATION = "discriminative"   # the strategy of the study's "+ adaptation" row, fixed a priori
 
 
-def transfer(exp: Path, seed: int, source: str, checkpoint: Path | None) -> dict:
-    args = [f"source={source}", f"seed={seed}", f"exp_dir={exp / f'seed{seed}'}", *COMMON]
-    if checkpoint is not None:
-        args.append(f"source_checkpoint={checkpoint}")
-    res = subprocess.run([sys.executable, "recipes/transfer.py", *args], cwd=REPO,
-                         capture_output=True, text=True)
+def run(cmd: list[str]) -> None:
+    res = subprocess.run([sys.executable, *cmd], cwd=REPO, capture_output=True, text=True)
     if res.returncode != 0:
-        raise SystemExit(res.stderr.strip().splitlines()[-1])
-    run = exp / f"seed{seed}" / "transfer" / f"{source}-to-bengali" / "finetune"
-    return json.loads((run / "summary.json").read_text())
+        raise SystemExit(f"{' '.join(cmd)}: {res.stderr.strip().splitlines()[-1]}")
+
+
+def pretrain(exp: Path, key: str) -> Path:
+    """The seed-0 source checkpoint ``key`` (pretrained here if missing)."""
+    language, hours = SOURCES[key]
+    run_dir = exp / "sources" / key
+    if not (run_dir / "results" / "test" / "scores.json").is_file():
+        print(f"pretraining {key}", flush=True)
+        run(["recipes/pretrain.py", f"language={language}", f"data.hours={hours}", "seed=0",
+             f"hydra.run.dir={run_dir}", *TRAIN])
+    return run_dir
+
+
+def transfer(exp: Path, row: str, seed: int, source: str, args: list[str]) -> dict:
+    """One transfer run's summary (run now, or read back)."""
+    exp_dir = exp / "runs" / row / f"seed{seed}"
+    found = list(exp_dir.glob(f"transfer/{source}-to-bengali/*/summary.json"))
+    if not found:
+        run(["recipes/transfer.py", f"source={source}", "target=bengali", f"seed={seed}",
+             f"exp_dir={exp_dir}", *TRAIN, *args])
+        found = list(exp_dir.glob(f"transfer/{source}-to-bengali/*/summary.json"))
+    s = json.loads(found[0].read_text())
+    return {"row": row, "seed": seed, "cer": round(s["cer"], 4), "wer": round(s["wer"], 4),
+            "wall_s": s["wall_s"], "steps": s["steps"]}
+
+
+def plan(exp: Path) -> list[tuple[str, str, list[str]]]:
+    """(row, source label, recipe overrides) for every row, the study's first."""
+    def ckpt(key: str) -> str:
+        return f"source_checkpoint={pretrain(exp, key)}"
+    bengali_large = exp / "runs/scratch-0.6h/seed0/transfer/none-to-bengali/finetune"
+    rows = [("scratch-0.1h", "none", ["target_hours=0.1"]),
+            ("scratch-0.6h", "none", ["target_hours=0.6"]),
+            ("assamese-0.1h-finetune", "assamese", [ckpt("assamese-0.1h")]),
+            ("assamese-0.6h-finetune", "assamese", [ckpt("assamese-0.6h")]),
+            (f"assamese-0.6h-{ADAPTATION}", "assamese",
+             [ckpt("assamese-0.6h"), f"strategy={ADAPTATION}"]),
+            ("bengali-0.6h-finetune", "bengali",
+             [f"source_checkpoint={bengali_large}"])]
+    for key in ("assamese-0.6h", "turkish-0.6h"):
+        for name, extra in STRATEGIES.items():
+            row = f"{key}-{name}"
+            if row not in {r[0] for r in rows}:
+                rows.append((row, key.split("-")[0],
+                             [ckpt(key), *(extra or [f"strategy={name}"])]))
+    return rows
+
+
+def summarise(runs: list[dict]) -> dict:
+    out = {}
+    for row in dict.fromkeys(r["row"] for r in runs):
+        rs = [r for r in runs if r["row"] == row]
+        cers = [r["cer"] for r in rs]
+        out[row] = {"seeds": len(rs), "cer_mean": round(statistics.mean(cers), 4),
+                    "cer_min": min(cers), "cer_max": max(cers),
+                    "wer_mean": round(statistics.mean(r["wer"] for r in rs), 4),
+                    "wall_s_mean": round(statistics.mean(r["wall_s"] for r in rs), 1)}
+    return out
 
 
 def main() -> None:
@@ -40,25 +105,15 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/transfer_demo.json")
     args = parser.parse_args()
     exp = Path(args.exp)
-    rows = []
-    for seed in args.seeds:
-        for source in ("none", "assamese", "turkish"):
-            ckpt = (exp / f"seed{args.seeds[0]}" / "pretrain" / f"{source}-0.6h"
-                    if seed != args.seeds[0] and source != "none" else None)
-            s = transfer(exp, seed, source, ckpt)
-            rows.append({"seed": seed, "source": source, "cer": round(s["cer"], 4),
-                         "wer": round(s["wer"], 4), "wall_s": s["wall_s"], "steps": s["steps"]})
-            print(json.dumps(rows[-1]), flush=True)
-    summary = {}
-    for source in ("none", "assamese", "turkish"):
-        cers = [r["cer"] for r in rows if r["source"] == source]
-        summary[source] = {"cer_mean": round(statistics.mean(cers), 4),
-                           "cer_min": min(cers), "cer_max": max(cers),
-                           "wer_mean": round(statistics.mean(
-                               r["wer"] for r in rows if r["source"] == source), 4)}
-    out = {"bench": "transfer_demo", "settings": COMMON, "runs": rows, "summary": summary}
-    print(json.dumps(summary, indent=1))
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    runs: list[dict] = []
+    for row, source, overrides in plan(exp):
+        for seed in args.seeds:
+            runs.append(transfer(exp, row, seed, source, overrides))
+            print(json.dumps(runs[-1]), flush=True)
+            out = {"bench": "transfer_demo", "settings": TRAIN, "target": "bengali",
+                   "adaptation_row": ADAPTATION, "runs": runs, "summary": summarise(runs)}
+            Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["summary"], indent=1))
 
 
 if __name__ == "__main__":
