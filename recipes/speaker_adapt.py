@@ -1,0 +1,115 @@
+"""Speaker adaptation: a speaker-independent model adapted to one speaker from k utterances.
+
+    python recipes/speaker_adapt.py checkpoint=exp/pretrain/turkish speaker=<id> utts=5 method=lhuc
+    python recipes/speaker_adapt.py checkpoint=exp/pretrain/turkish speakers=all utts=[1,2,5,10] \
+        method=finetune_lower
+    python recipes/speaker_adapt.py checkpoint=... data=kaldi data.path=/path/to/kaldi/dir \
+        split=test speaker=spk07 utts=5
+
+Each speaker's utterances are split once: a pool of max(utts) for adaptation (the first k
+adapt with k) and the rest for evaluation, the same for every k and never adapted on. Writes
+``exp/adapt/<checkpoint>/<method>/``: ``results.json`` (per speaker and k, WER/CER before and
+after, and their spread over speakers) and ``<speaker>/k<k>/adapted.{safetensors,json}``: the
+adapted parameters alone, loadable on the base checkpoint (``asrtl.adapt.run.load_adapted``).
+"""
+
+import copy
+import logging
+import statistics
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from asrtl.adapt.run import adapt, save_adapted, speaker_split, speakers_of, subset
+from asrtl.cli import check_overrides, recipe
+from asrtl.data.features import Fbank, FeatureConfig
+from asrtl.data.manifest import Corpus, prepare_corpus
+from asrtl.eval.evaluate import decode_cuts
+from asrtl.eval.score import score
+from asrtl.io import write_json_atomic
+from asrtl.models.ctc import CTCModel
+from asrtl.train.checkpoint import Checkpoint, load_checkpoint
+from asrtl.train.device import resolve_device
+from asrtl.train.run import claim_run_dir
+
+log = logging.getLogger("speaker_adapt")
+
+
+def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
+    """The corpus to adapt on: the checkpoint's own (embedded, no data.path) or ``data``."""
+    if cfg.data.name == "embedded" and not cfg.data.get("path"):
+        info = base.meta.get("corpus", {})
+        if not info.get("dir") or not Path(info["dir"]).is_dir():
+            raise FileNotFoundError(f"the corpus of checkpoint {base.path} is gone "
+                                    f"({info.get('dir')}); give data=... data.path=...")
+        return Corpus(base.language, info.get("source", "embedded"), Path(info["dir"]), {})
+    return prepare_corpus(cfg.data, base.language, seed=cfg.seed)
+
+
+def wer_cer(model: CTCModel, vocab, cuts, device: torch.device) -> dict:
+    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    out = decode_cuts(model.to(device), fbank, vocab, cuts, device)
+    s = score(out.refs, out.hyps)
+    return {"wer": round(s["wer"], 4), "cer": round(s["cer"], 4)}
+
+
+def spread(rows: list[dict], k: int, when: str, metric: str) -> dict:
+    vals = [r[when][metric] for r in rows if r["k"] == k]
+    return {"mean": round(statistics.mean(vals), 4), "min": min(vals), "max": max(vals)}
+
+
+@hydra.main(config_path="../conf", config_name="speaker_adapt", version_base="1.3")
+@recipe
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
+    device = resolve_device(cfg.device)
+    base = load_checkpoint(cfg.checkpoint)
+    cuts = corpus_of(cfg, base).cuts(cfg.split)
+    ks = sorted({int(k) for k in (cfg.utts if isinstance(cfg.utts, ListConfig)
+                                  else [cfg.utts])})
+    if ks[0] < 1:
+        raise ValueError(f"utts must be >= 1, got {ks}")
+    if (cfg.speaker is None) == (cfg.speakers is None):
+        raise ValueError("give speaker=<id> or speakers=all")
+    if cfg.speakers not in (None, "all"):
+        raise ValueError(f"speakers must be all, got {cfg.speakers!r} (one: speaker=<id>)")
+    speakers = list(speakers_of(cuts)) if cfg.speakers == "all" else [str(cfg.speaker)]
+    rows = []
+    for spk in speakers:
+        pool, held = speaker_split(cuts, spk, ks[-1], cfg.seed)
+        evaluation = subset(cuts, held)
+        before = wer_cer(base.model, base.vocab, evaluation, device)
+        for k in ks:
+            model = copy.deepcopy(base.model)
+            state = adapt(model, base.vocab, subset(cuts, pool[:k]), cfg.method.name,
+                          cfg.method, device, cfg.seed)
+            after = wer_cer(model, base.vocab, evaluation, device)
+            out = run_dir / spk / f"k{k}"
+            save_adapted(out, state, {"base_checkpoint": str(base.path),
+                                      "method": cfg.method.name, "speaker": spk, "k": k,
+                                      "layers": int(cfg.method.get("layers", 2)),
+                                      "adapt_ids": pool[:k], "eval_ids": held})
+            rows.append({"speaker": spk, "k": k, "before": before, "after": after,
+                         "eval_utts": len(held), "dir": str(out.relative_to(run_dir))})
+            log.info("%s k=%d %s: CER %.3f -> %.3f, WER %.3f -> %.3f", spk, k,
+                     cfg.method.name, before["cer"], after["cer"], before["wer"],
+                     after["wer"])
+    summary = {k: {w: {m: spread(rows, k, w, m) for m in ("wer", "cer")}
+                   for w in ("before", "after")} for k in ks}
+    write_json_atomic(run_dir / "results.json", {
+        "checkpoint": str(base.path), "method": cfg.method.name, "split": cfg.split,
+        "speakers": speakers, "utts": ks, "rows": rows, "summary": summary})
+    for k in ks:
+        b, a = summary[k]["before"], summary[k]["after"]
+        print(f"{cfg.method.name} k={k} ({len(speakers)} speakers): WER "
+              f"{100 * b['wer']['mean']:.1f}% -> {100 * a['wer']['mean']:.1f}%, CER "
+              f"{100 * b['cer']['mean']:.1f}% -> {100 * a['cer']['mean']:.1f}%")
+
+
+if __name__ == "__main__":
+    check_overrides("speaker_adapt")
+    main()
