@@ -31,6 +31,8 @@ def _register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("lid_name", lid_name, replace=True)
+    OmegaConf.register_new_resolver("basename", lambda p: Path(str(p)).name or "run",
+                                    replace=True)
 
 
 _register_resolvers()
@@ -82,11 +84,25 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
         fail(f"missing required setting(s): {', '.join(f'{k}=...' for k in missing)}")
 
 
+def _plain_start_method() -> None:
+    """Forgets a start method that Python's own worker processes cannot use.
+
+    A recipe launched by Hydra's joblib launcher runs in a loky worker whose start method is
+    ``loky``; the processes it spawns itself (synthesis, data loading) would inherit that
+    name and fail to start.
+    """
+    import multiprocessing as mp
+
+    if mp.get_start_method(allow_none=True) not in (None, *mp.get_all_start_methods()):
+        mp.set_start_method(None, force=True)
+
+
 def recipe(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorates a recipe body: user errors become ``error: ...`` and exit code 2."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
+        _plain_start_method()
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:

@@ -14,6 +14,8 @@ resumes, so killing the study and rerunning it finishes only what is missing. Th
 
 import json
 import logging
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,11 +34,14 @@ log = logging.getLogger("study")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_recipe(name: str, args: list[str]) -> None:
-    """Runs ``recipes/<name>.py`` with ``args``; a failure names the job."""
+def run_recipe(name: str, args: list[str], threads: int | None = None) -> None:
+    """Runs ``recipes/<name>.py`` with ``args`` (``threads``: CPU threads per job); a
+    failure names the job."""
     cmd = [sys.executable, str(REPO / "recipes" / f"{name}.py"), *args]
     log.info("running %s", " ".join(cmd[1:]))
-    res = subprocess.run(cmd, cwd=REPO)
+    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads),
+                                        "MKL_NUM_THREADS": str(threads)}
+    res = subprocess.run(cmd, cwd=REPO, env=env)
     if res.returncode != 0:
         raise ValueError(f"study job failed (exit {res.returncode}): recipes/{name}.py "
                          f"{' '.join(args)}")
@@ -45,8 +50,11 @@ def run_recipe(name: str, args: list[str]) -> None:
 def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str) -> None:
     """One Hydra multirun over ``grid`` (skipped when a value list is empty)."""
     if all(grid.values()):
+        # parallel local jobs share the cores instead of each spinning on all of them
+        cpus, jobs = os.cpu_count() or 1, math.prod(len(v) for v in grid.values())
+        threads = max(1, cpus // min(jobs, cpus)) if launcher == "joblib" else None
         run_recipe(name, ["-m", *(f"{k}={','.join(v)}" for k, v in grid.items()), *args,
-                          f"hydra/launcher={launcher}"])
+                          f"hydra/launcher={launcher}"], threads)
 
 
 def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str]
@@ -84,8 +92,11 @@ def main(cfg: DictConfig) -> None:
             "adaptation": lay.adaptation, "lid": lay.lid,
             "focus": {"target": target, "source": cfg.focus.source, "chosen_by": None},
             "jobs": list(cfg.scale.jobs) + list(cfg.overrides),
-            "notes": ["Embedded corpus: speech synthesised by eSpeak NG; thai stands in for "
-                      "lao (eSpeak NG has no Lao voice)."] if embedded else []}
+            "notes": [n for n, show in (
+                ("Embedded corpus: speech synthesised by eSpeak NG, one synthetic speaker set "
+                 "for every language.", embedded),
+                ("thai stands in for lao (eSpeak NG has no Lao voice).",
+                 embedded and "thai" in langs)) if show]}
     write_json_atomic(study / "study.json", meta)
     common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",
               *cfg.scale.jobs, *cfg.overrides]
@@ -94,6 +105,10 @@ def main(cfg: DictConfig) -> None:
     def todo(paths: dict[str, str]) -> list[str]:
         return [k for k, rel in paths.items() if not (study / rel).is_file()]
 
+    # 0. corpora first, one language at a time (synthesis or import uses the cores itself)
+    sweep("prepare", {"language": todo({s: lay.large_scratch(s) for s in langs})},
+          [f"data.hours={large}", f"exp_dir={study}", f"seed={cfg.seed}", *cfg.overrides,
+           f"hydra.sweep.dir={study}/prepare", "hydra.sweep.subdir=${language}"], "basic")
     # 1. every language on the large budget: the sources, and each target's large baseline
     sweep("pretrain", {"language": todo({s: lay.large_scratch(s) for s in langs})},
           [f"data.hours={large}", *common, f"hydra.sweep.dir={study}/pretrain",
