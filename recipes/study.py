@@ -96,6 +96,9 @@ def main(cfg: DictConfig) -> None:
                 ("Embedded corpus: speech synthesised by eSpeak NG, one synthetic speaker set "
                  "for every language.", embedded),
                 ("thai stands in for lao (eSpeak NG has no Lao voice).",
+                 embedded and "thai" in langs),
+                ("Thai CLDR text has no spaces between words, so a Thai 'word' is a whole "
+                 "name and Thai WER counts phrases: read its CER.",
                  embedded and "thai" in langs)) if show]}
     write_json_atomic(study / "study.json", meta)
     common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",

@@ -80,10 +80,14 @@ def collect(study: str | Path) -> dict[str, Any]:
     matrices = {m: {"none": {t: metric(f"none->{t}", m) for t in langs},
                     **{s: {t: metric(f"{s}->{t}", m) for t in langs} for s in langs}}
                 for m in ("wer", "cer")}
+    def not_improved(t: str, m: str) -> list[str]:
+        base = metric(f"none->{t}", m)
+        return sorted(s for s in langs if base is not None and metric(f"{s}->{t}", m)
+                      is not None and metric(f"{s}->{t}", m) >= base)
+
     per_target = {}
     for t in langs:
         cands = [s for s in langs if s != t and metric(f"{s}->{t}", "wer") is not None]
-        scratch = metric(f"none->{t}", "wer")
         by_wer = sorted(cands, key=lambda s: (metric(f"{s}->{t}", "wer"), s))
         lid, mode = rankings.get(t, {}).get("ranking", []), "leave-one-out"
         if not lid and lid_matrix and t in lid_matrix["frame_mean"]:  # < 3 languages
@@ -105,9 +109,8 @@ def collect(study: str | Path) -> dict[str, Any]:
             if lid and by_wer and lid[0]["source"] in cands else None,
             "spearman_lid_score_vs_wer": spearman([lid_scores[s] for s in both],
                                                   [metric(f"{s}->{t}", "wer") for s in both]),
-            "not_improved_over_scratch": sorted(
-                s for s in langs if scratch is not None and metric(f"{s}->{t}", "wer")
-                is not None and metric(f"{s}->{t}", "wer") >= scratch),
+            "not_improved_over_scratch": not_improved(t, "wer"),
+            "not_improved_over_scratch_cer": not_improved(t, "cer"),
         }
     return {"study": meta.get("name", study.name), "languages": langs,
             "small_hours": lay.small_hours, "large_hours": lay.large_hours,
@@ -216,14 +219,16 @@ def markdown(res: dict[str, Any]) -> str:
                         "the time." if sum(agree) * 2 <= len(agree) else
                         ", as the seed study found most of the time."))
         lines.append("")
-    worse = {t: v["not_improved_over_scratch"] for t, v in res["per_target"].items()
-             if v["not_improved_over_scratch"]}
     lines += ["## Did transfer always improve over no pretraining?", ""]
-    if worse:
-        lines.append("No. Not better than the small-budget baseline: " + "; ".join(
-            f"{', '.join(s)} -> {t}" for t, s in worse.items()) + ".")
-    else:
-        lines.append("Yes: every source, for every target, beat the small-budget baseline.")
+    for m, key in (("WER", "not_improved_over_scratch"),
+                   ("CER", "not_improved_over_scratch_cer")):
+        worse = {t: v[key] for t, v in res["per_target"].items() if v[key]}
+        if worse:
+            lines.append(f"- By {m}: no. Not better than the small-budget baseline: " + "; ".join(
+                f"{', '.join(s)} -> {t}" for t, s in worse.items()) + ".")
+        else:
+            lines.append(f"- By {m}: yes, every source beat the small-budget baseline for "
+                         "every target.")
     lines.append("")
     if res["missing"]:
         lines += ["## Missing results", "", *[f"- `{m}`" for m in res["missing"]], ""]

@@ -73,7 +73,8 @@ def test_report_files_are_written_and_deterministic(study):
     assert "| assamese 0.6 h -> bengali 0.1 h + discriminative | 53.0 | 17.0 |" in md
     assert "| bengali | assamese > turkish > thai (90 %) | assamese | yes | -1.00 |" in md
     assert "LID picked the best source for 1 of 2 targets" in md and "disagrees" in md
-    assert "No. Not better than the small-budget baseline: thai -> assamese." in md
+    assert "- By WER: no. Not better than the small-budget baseline: thai -> assamese." in md
+    assert "- By CER: no. Not better than the small-budget baseline: thai -> assamese." in md
     wer = (out / "wer.csv").read_text().splitlines()
     assert wer[0] == "pretrain_on,bengali,assamese,turkish,thai"
     assert wer[1] == "none,0.9000,0.8500,,"
