@@ -21,6 +21,7 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lhotse import CutSet
 from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
@@ -37,21 +38,40 @@ from asrtl.train.run import claim_run_dir
 log = logging.getLogger("lid")
 
 
+def lid_config(cfg: DictConfig, languages: list[str]) -> LIDConfig:
+    """The classifier's architecture (validated: a bad setting fails before any run dir)."""
+    return LIDConfig.from_dict({**OmegaConf.to_container(cfg.lid), "languages": languages,
+                                "features": FeatureConfig().to_dict()})
+
+
 def classifier(run_dir: Path, cfg: DictConfig, languages: list[str],
                device: torch.device) -> LIDModel:
     """A LID model over ``languages`` trained (or resumed, or read back) in ``run_dir``."""
-    lid_cfg = LIDConfig.from_dict({**OmegaConf.to_container(cfg.lid), "languages": languages,
-                                   "features": FeatureConfig().to_dict()})
     train = {lang: prepare_corpus({**cfg.data, "hours": cfg.hours}, lang, seed=cfg.seed)
              .cuts("train") for lang in languages}
-    return train_lid(run_dir, train, lid_cfg, TrainConfig.from_dict(cfg.train), device,
-                     cfg.seed, cfg.utterance_loss)
+    return train_lid(run_dir, train, lid_config(cfg, languages),
+                     TrainConfig.from_dict(cfg.train), device, cfg.seed, cfg.utterance_loss)
 
 
 def held_out(cfg: DictConfig, language: str):
     """A language's ``score_split`` cuts (held-out speakers)."""
     corpus = prepare_corpus({**cfg.data, "hours": cfg.hours}, language, seed=cfg.seed)
     return corpus.cuts(cfg.score_split)
+
+
+def is_path(target: str) -> bool:
+    return "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
+
+
+def target_audio(cfg: DictConfig) -> tuple[str | None, CutSet | None]:
+    """The target (a language's held-out speakers, or a manifest's audio), or none."""
+    if cfg.target is None:
+        return None, None
+    target = str(cfg.target)
+    try:
+        return target, audio_cuts(target) if is_path(target) else held_out(cfg, target)
+    except ValueError as e:
+        raise ValueError(f"target {target}: {e}") from None
 
 
 def ranking(post: Posteriors, target: str, cfg: DictConfig) -> dict:
@@ -86,6 +106,9 @@ def main(cfg: DictConfig) -> None:
     sources = [str(s) for s in cfg.sources]
     if len(sources) < 2:
         raise ValueError(f"LID needs at least 2 source languages, got sources={sources}")
+    lid_config(cfg, sources)
+    TrainConfig.from_dict(cfg.train)
+    target, target_cuts = target_audio(cfg)  # bad input fails before any training
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
     device = resolve_device(cfg.device)
     if cfg.checkpoint:  # score with a classifier trained earlier
@@ -105,18 +128,15 @@ def main(cfg: DictConfig) -> None:
         "per_language": acc, "utterances": {k: len(p.ids) for k, p in rows.items()}})
     log.info("LID utterance accuracy on %s: %.3f %s", cfg.score_split, acc_all, acc)
 
-    if cfg.target is not None:
-        target = str(cfg.target)
-        is_path = "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
+    if target is not None:
         try:
-            cuts = audio_cuts(target) if is_path else held_out(cfg, target)
-            post = rows.get(target) or posteriors(model, cuts, device)
+            post = rows.get(target) or posteriors(model, target_cuts, device)
         except ValueError as e:
             raise ValueError(f"target {target}: {e}") from None
-        rows.setdefault(Path(target).name if is_path else target, post)
+        rows.setdefault(Path(target).name if is_path(target) else target, post)
         result = ranking(post, target, cfg)
         result["sampling_rates"] = dict(sorted(Counter(  # all resampled to the model's rate
-            str(c.recording.sampling_rate) for c in cuts).items()))
+            str(c.recording.sampling_rate) for c in target_cuts).items()))
         write_json_atomic(run_dir / "ranking.json", result)
         print(f"best source for {target}: " + ", ".join(
             f"{r['source']} {r['score']:.3f}" for r in result["ranking"])

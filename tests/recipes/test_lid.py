@@ -82,7 +82,7 @@ def test_target_manifest_at_8khz_is_resampled(ranked, cache_dir, tmp_path):
 
 
 def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
-    exp = ranked.parent.parent
+    exp = tmp_path
     empty = tmp_path / "empty_cuts.jsonl.gz"
     CutSet.from_cuts([]).to_file(empty)
     cases = [
@@ -92,9 +92,10 @@ def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
          "audio manifest not found"),
         (["sources=[assamese,klingon]"], "klingon"),
         (["sources=[assamese,thai]", "lid.encoder=bert"], "unknown lid.encoder 'bert'"),
+        (["sources=[assamese,thai]", "train.epochs=0"], "must be > 0"),
         (["sources=[assamese,thai]", f"checkpoint={ranked}"], "not sources=['assamese', 'thai']"),
     ]
-    for args, needle in cases:
-        res = _run("lid", f"exp_dir={exp}", *LID, *args, cache=cache_dir)
+    for i, (args, needle) in enumerate(cases):
+        res = _run("lid", f"exp_dir={exp}/bad{i}", *LID, *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
