@@ -15,10 +15,10 @@ from lhotse import CutSet
 
 from asrtl.data.features import SpecAugment
 from asrtl.data.loader import load_padded, train_batches
-from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.io import write_json_atomic
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.train.checkpoint import load_trainer_state, save_checkpoint
-from asrtl.train.loop import TrainConfig, step_seed
+from asrtl.train.loop import TrainConfig, read_metrics, step_seed, write_metrics
 from asrtl.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,15 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     all_cuts, labels = labelled_cuts(cuts)
     weights = class_weights(cuts).to(device)
     specaug = SpecAugment() if train.spec_augment else None
-    steps_per_epoch = len(train_batches(all_cuts, train.batch_duration_s, seed, 0))
+    first_epoch = train_batches(all_cuts, train.batch_duration_s, seed, 0)
+    steps_per_epoch = len(first_epoch)
     total = steps_per_epoch * train.epochs
     by_id = {c.id: c for c in all_cuts}
     while epoch < train.epochs:
         t0, losses = time.perf_counter(), []
-        for i, batch in enumerate(train_batches(all_cuts, train.batch_duration_s, seed, epoch)):
+        batches = (first_epoch if epoch == 0 else
+                   train_batches(all_cuts, train.batch_duration_s, seed, epoch))
+        for i, batch in enumerate(batches):
             step = epoch * steps_per_epoch + i
             torch.manual_seed(step_seed(seed, step))
             for g in optimizer.param_groups:
@@ -144,17 +147,9 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         save_checkpoint(ckpt_dir, name, model, {"kind": "lid", "languages": list(cfg.languages),
                                                 "epoch": epoch, "metrics": row},
                         {"optimizer": optimizer.state_dict(), "epoch": epoch})
-        history = [r for r in _read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] < epoch]
-        write_text_atomic(run_dir / "metrics.jsonl",
-                          "".join(json.dumps(r) + "\n" for r in [*history, row]))
+        write_metrics(run_dir, [*(r for r in read_metrics(run_dir) if r["epoch"] < epoch), row])
         write_json_atomic(ckpt_dir / "latest.json", {"name": name, "epoch": epoch})
         for old in ckpt_dir.glob("epoch-*"):
             if old.name != name and not old.name.endswith(".tmp"):
                 shutil.rmtree(old, ignore_errors=True)
     return model.eval()
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -158,7 +158,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         step, epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
         best = state.get("best", {})
         losses = list(state.get("epoch_losses", []))
-        history = [h for h in _read_metrics(run_dir) if h["step"] <= step]
+        history = [h for h in read_metrics(run_dir) if h["step"] <= step]
         log.info("resuming from %s (epoch %d, step %d)", ck.path, epoch, step)
     else:
         state = None
@@ -188,7 +188,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-    _write_metrics(run_dir, history)
+    write_metrics(run_dir, history)
 
     first_epoch = train_batches(train_cuts, cfg.batch_duration_s, seed, 0)
     total_steps = len(first_epoch) * cfg.epochs
@@ -262,7 +262,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
         if best["name"] == name:
             write_json_atomic(ckpt_dir / "best.json", best)
-        _write_metrics(run_dir, history)
+        write_metrics(run_dir, history)
     writer.close()
     return {"best": best, "last": history[-1] if history else {}, "steps": step,
             "train_wall_s": round(time.perf_counter() - wall0, 1),
@@ -298,14 +298,16 @@ def _prune(ckpt_dir: Path, keep_last: int, keep: set) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _read_metrics(run_dir: Path) -> list[dict]:
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The rows of ``run_dir/metrics.jsonl`` (none when it does not exist)."""
     f = run_dir / "metrics.jsonl"
     if not f.is_file():
         return []
     return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
 
 
-def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
+def write_metrics(run_dir: Path, rows: list[dict]) -> None:
+    """Replaces ``run_dir/metrics.jsonl`` with ``rows``, atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
