@@ -128,8 +128,7 @@ def load_adapted(out_dir: str | Path) -> tuple[CTCModel, Vocabulary, dict[str, A
                              f"model {meta['base_checkpoint']}")
         with torch.no_grad():
             state.params[name].copy_(value)
-    base.model.eval()
-    base.model._asrtl_lhuc = state.lhuc  # keeps the hooks' parameters alive with the model
+    base.model.eval()  # LHUC scales live on in the hooks that hold them
     return base.model, base.vocab, meta
 
 
