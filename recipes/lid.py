@@ -119,7 +119,8 @@ def main(cfg: DictConfig) -> None:
     else:
         model = classifier(run_dir, cfg, sources, device)
 
-    rows = {lang: posteriors(model, held_out(cfg, lang), device) for lang in sources}
+    held = {lang: held_out(cfg, lang) for lang in sources}  # read once, scored by each model
+    rows = {lang: posteriors(model, held[lang], device) for lang in sources}
     acc = {lang: round(accuracy(p, lang), 4) for lang, p in rows.items()}
     acc_all = sum(acc[lang] * len(rows[lang].ids) for lang in sources) / sum(
         len(p.ids) for p in rows.values())
@@ -146,8 +147,7 @@ def main(cfg: DictConfig) -> None:
         for lang in sources:  # a classifier that has never heard the target
             others = [s for s in sources if s != lang]
             loo_model = classifier(run_dir / "loo" / lang, cfg, others, device)
-            rankings[lang] = ranking(posteriors(loo_model, held_out(cfg, lang), device),
-                                     lang, cfg)
+            rankings[lang] = ranking(posteriors(loo_model, held[lang], device), lang, cfg)
             write_json_atomic(run_dir / "loo" / lang / "ranking.json", rankings[lang])
         write_json_atomic(run_dir / "rankings.json", rankings)
         for lang, r in rankings.items():

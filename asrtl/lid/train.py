@@ -94,22 +94,20 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
                          f"{list(cfg.languages)}")
     ckpt_dir = run_dir / "checkpoints"
     torch.manual_seed(seed)
-    model = LIDModel(cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
-                                  weight_decay=train.weight_decay)
-    epoch = 0
+    model, epoch, latest = LIDModel(cfg), 0, None
     if (ckpt_dir / "latest.json").is_file():
         latest = ckpt_dir / json.loads((ckpt_dir / "latest.json").read_text())["name"]
         model, meta = load_lid(latest)
         if meta["architecture"] != cfg.to_dict():
             raise ValueError(f"{run_dir} holds a LID model of other settings; use a new "
                              f"name=... or remove the directory")
-        optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
-                                      weight_decay=train.weight_decay)
-        optimizer.load_state_dict(load_trainer_state(latest)["optimizer"])
         epoch = meta["epoch"]
         if epoch < train.epochs:
             log.info("resuming LID training at epoch %d from %s", epoch, latest)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
+                                  weight_decay=train.weight_decay)
+    if latest is not None:
+        optimizer.load_state_dict(load_trainer_state(latest)["optimizer"])
     model.to(device).train()
     all_cuts, labels = labelled_cuts(cuts)
     weights = class_weights(cuts).to(device)
