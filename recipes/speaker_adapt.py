@@ -92,12 +92,14 @@ def main(cfg: DictConfig) -> None:
             save_adapted(out, state, {"base_checkpoint": str(base.path),
                                       "method": cfg.method.name, "speaker": spk, "k": k,
                                       "layers": int(cfg.method.get("layers", 2)),
-                                      "adapt_ids": pool[:k], "eval_ids": held})
-            rows.append({"speaker": spk, "k": k, "before": before, "after": after,
+                                      "steps": state.steps, "adapt_ids": pool[:k],
+                                      "eval_ids": held})
+            rows.append({"speaker": spk, "k": k, "steps": state.steps, "before": before,
+                         "after": after,
                          "eval_utts": len(held), "dir": str(out.relative_to(run_dir))})
-            log.info("%s k=%d %s: CER %.3f -> %.3f, WER %.3f -> %.3f", spk, k,
-                     cfg.method.name, before["cer"], after["cer"], before["wer"],
-                     after["wer"])
+            log.info("%s k=%d %s (%d steps): CER %.3f -> %.3f, WER %.3f -> %.3f", spk, k,
+                     cfg.method.name, state.steps, before["cer"], after["cer"],
+                     before["wer"], after["wer"])
     summary = {k: {w: {m: spread(rows, k, w, m) for m in ("wer", "cer")}
                    for w in ("before", "after")} for k in ks}
     write_json_atomic(run_dir / "results.json", {

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
-TINY = {"name": "embedded", "hours": 0.02, "dev_utts": 12, "test_utts": 24, "adapt_utts": 4,
+TINY = {"name": "embedded", "hours": 0.02, "dev_utts": 12, "test_utts": 24, "adapt_utts": 8,
         "hard_speakers": 4, "workers": 2}
 
 

@@ -59,11 +59,13 @@ class LHUC(nn.Module):
 class Adaptation:
     """What a method trains: ``params`` (``name -> parameter``), saved after adaptation;
     ``lhuc`` when the method adds LHUC scales; ``reference`` (a frozen copy of the
-    speaker-independent model) when the loss is KL-regularised."""
+    speaker-independent model) when the loss is KL-regularised; ``steps``: how many
+    adaptation steps were taken."""
 
     params: dict[str, nn.Parameter]
     lhuc: LHUC | None = None
     reference: CTCModel | None = None
+    steps: int = 0
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return iter(self.params.values())

@@ -3,7 +3,10 @@ parameters (the adapted ones alone), and loading them back on top of the base ch
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from asrtl.eval.evaluate import ctc_loss
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel
 from asrtl.train.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
 
 
 def speakers_of(cuts: CutSet) -> dict[str, list[str]]:
@@ -53,15 +58,62 @@ def speaker_split(cuts: CutSet, speaker: str, k_max: int, seed: int = 0
 
 def adapt(model: CTCModel, vocab: Vocabulary, cuts: CutSet, method: str, cfg: Any,
           device: torch.device, seed: int = 0) -> Adaptation:
-    """Adapts ``model`` in place on ``cuts`` (a few utterances: one batch) for ``cfg.steps``
-    steps of AdamW at ``cfg.lr``; returns what was trained.
+    """Adapts ``model`` in place on ``cuts`` (a few utterances: one batch) with AdamW at
+    ``cfg.lr``; returns what was trained (``steps`` taken included).
+
+    With ``cfg.early_stop`` and two or more utterances, the number of steps is chosen first:
+    a copy adapts on all but the last utterance for up to ``cfg.steps`` steps, its CTC loss
+    on the last one checked every ``cfg.eval_every`` steps; the best count (0: adaptation
+    does not help) then adapts on all of them. One utterance adapts for ``cfg.steps``.
 
     Args:
         cfg: ``steps``, ``lr``, ``layers`` (finetune_lower), ``kl_weight`` (kl),
-            ``spec_augment``.
+            ``spec_augment``, ``early_stop``, ``eval_every``.
     """
-    torch.manual_seed(seed)
+    ids = [c.id for c in cuts]
+    ok = feasible(model, vocab, cuts, device)
+    if not all(ok.values()):
+        log.warning("%d of %d adaptation utterances are too fast for the model's frame rate "
+                    "(more labels than output frames): CTC cannot align them, they teach "
+                    "nothing", sum(not v for v in ok.values()), len(ok))
+    steps = int(cfg.steps)
+    usable = [i for i in ids if ok[i]]
+    if cfg.get("early_stop", False) and len(ids) >= 2 and usable:
+        held = usable[-1]  # the held-out utterance must be alignable, or its loss says nothing
+        trial = copy.deepcopy(model)
+        trial_state = prepare(trial, method, int(cfg.get("layers", 2)))
+        losses = _train(trial, trial_state, vocab, cuts, [i for i in ids if i != held], cfg,
+                        steps, device, seed, held=[held])
+        steps = min(losses, key=lambda n: (losses[n], n))
     state = prepare(model, method, int(cfg.get("layers", 2)))
+    _train(model, state, vocab, cuts, ids, cfg, steps, device, seed)
+    state.steps = steps
+    return state
+
+
+@torch.no_grad()
+def feasible(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.device
+             ) -> dict[str, bool]:
+    """Per cut id: can CTC align its transcript with the model's output frames (enough
+    frames for the labels and the blanks between repeats)?"""
+    model.to(device).eval()
+    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    out = {}
+    for c in cuts:
+        b = BatchDataset(cuts, [[c.id]], vocab)[0].to(device)
+        _, out_lens = model(*fbank(b.wavs, b.wav_lens))
+        t = b.targets[0, :int(b.target_lens[0])]
+        repeats = int((t[1:] == t[:-1]).sum()) if len(t) > 1 else 0
+        out[c.id] = int(out_lens[0]) >= len(t) + repeats
+    return out
+
+
+def _train(model: CTCModel, state: Adaptation, vocab: Vocabulary, cuts: CutSet,
+           ids: list[str], cfg: Any, steps: int, device: torch.device, seed: int,
+           held: list[str] | None = None) -> dict[int, float]:
+    """``steps`` AdamW steps on the utterances ``ids`` (one batch); with ``held``, their CTC
+    loss every ``cfg.eval_every`` steps (and before the first): ``{steps: loss}``."""
+    torch.manual_seed(seed)
     model.to(device)
     if state.lhuc is not None:
         state.lhuc.to(device)
@@ -69,14 +121,25 @@ def adapt(model: CTCModel, vocab: Vocabulary, cuts: CutSet, method: str, cfg: An
         state.reference.to(device)
     fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
     specaug = SpecAugment().to(device) if cfg.get("spec_augment", True) else None
-    batch = BatchDataset(cuts, [[c.id for c in cuts]], vocab)[0].to(device)
+    batch = BatchDataset(cuts, [ids], vocab)[0].to(device)
+    check = BatchDataset(cuts, [held], vocab)[0].to(device) if held else None
     optimizer = torch.optim.AdamW(state.parameters(), lr=float(cfg.lr), weight_decay=0.0)
     kl_weight = float(cfg.get("kl_weight", 0.0))
-    model.train()
-    for m in model.modules():  # a few utterances of one speaker must not move the batch-norm
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # statistics
-            m.eval()
-    for _ in range(int(cfg.steps)):
+    every = int(cfg.get("eval_every", 5))
+    losses: dict[int, float] = {}
+    for step in range(steps + 1):
+        if check is not None and step % every == 0:
+            model.eval()
+            with torch.no_grad():
+                log_probs, out_lens = model(*fbank(check.wavs, check.wav_lens))
+                loss = float(ctc_loss(log_probs, out_lens, check.targets, check.target_lens))
+                losses[step] = loss if math.isfinite(loss) else math.inf
+        if step == steps:
+            break
+        model.train()
+        for m in model.modules():  # a few utterances of one speaker must not move the
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # batch-norm statistics
+                m.eval()
         feats, lens = fbank(batch.wavs, batch.wav_lens)
         x = specaug(feats) if specaug is not None else feats
         log_probs, out_lens = model(x, lens)
@@ -92,7 +155,7 @@ def adapt(model: CTCModel, vocab: Vocabulary, cuts: CutSet, method: str, cfg: An
         torch.nn.utils.clip_grad_norm_(list(state.parameters()), 5.0)
         optimizer.step()
     model.eval()
-    return state
+    return losses
 
 
 def save_adapted(out_dir: Path, state: Adaptation, meta: dict[str, Any]) -> None:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lhotse import CutSet
+from lhotse.utils import fastcopy
 from omegaconf import OmegaConf
 
 from asrtl.adapt.methods import prepare
-from asrtl.adapt.run import adapt, load_adapted, save_adapted, speaker_split, speakers_of, subset
+from asrtl.adapt.run import (
+    adapt,
+    feasible,
+    load_adapted,
+    save_adapted,
+    speaker_split,
+    speakers_of,
+    subset,
+)
 from asrtl.data.features import Fbank
 from asrtl.data.manifest import cut_texts
 from asrtl.data.vocab import Vocabulary
@@ -76,3 +86,46 @@ def test_finetune_lower_freezes_the_upper_layers(setup):
     assert not any(p.requires_grad for p in m.head.parameters())
     with pytest.raises(ValueError, match="unknown adaptation method 'magic'"):
         prepare(CTCModel(model.cfg), "magic")
+
+
+def test_early_stopping_picks_the_step_count_on_a_held_out_utterance(setup):
+    model, vocab, cuts = setup
+    pools = [subset(cuts, speaker_split(cuts, spk, 3)[0]) for spk in speakers_of(cuts)]
+    pool = next(p for p in pools if all(feasible(model, vocab, p, torch.device("cpu")).values()))
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def run(lr: float):
+        m = CTCModel(model.cfg)
+        m.load_state_dict(base)
+        cfg = OmegaConf.create({"steps": 10, "lr": lr, "early_stop": True, "eval_every": 2,
+                                "spec_augment": False})
+        return m, adapt(m, vocab, pool, "finetune_all", cfg, torch.device("cpu"))
+
+    m, state = run(3e-3)  # an untrained model: the held-out loss falls, so it adapts
+    assert state.steps in (2, 4, 6, 8, 10)
+    assert not torch.equal(m.head.weight, base["head.weight"])
+    m, state = run(50.0)  # a step this size only wrecks it: it stops before the first step
+    assert state.steps == 0
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, base[k]), k
+
+
+def test_feasibility_counts_labels_and_repeats_against_output_frames(setup):
+    model, vocab, cuts = setup
+    cut = next(iter(cuts))
+    frames = int(model(*Fbank()(torch.from_numpy(cut.load_audio()), torch.tensor(
+        [cut.num_samples])))[1][0])
+    letters = [t for t in vocab.tokens if len(t) == 1 and t.isalpha()]
+
+    def with_text(text: str):
+        sup = fastcopy(cut.supervisions[0], text=text)
+        return CutSet.from_cuts([fastcopy(cut, supervisions=[sup])])
+
+    distinct = "".join(letters[i % len(letters)] for i in range(frames))
+    assert feasible(model, vocab, with_text(distinct), torch.device("cpu"))[cut.id]
+    assert not feasible(model, vocab, with_text(distinct + letters[0] + letters[1]),
+                        torch.device("cpu"))[cut.id]
+    n = (frames + 1) // 2  # n repeats of one letter need 2n - 1 frames (blanks between)
+    assert not feasible(model, vocab, with_text(letters[0] * (n + 1)), torch.device("cpu"))[cut.id]
+    assert feasible(model, vocab, with_text(letters[0] * n),
+                    torch.device("cpu"))[cut.id]

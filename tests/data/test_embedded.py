@@ -11,6 +11,7 @@ from asrtl.data.espeak import Espeak, Prosody
 from asrtl.data.manifest import prepare_corpus
 from asrtl.data.speakers import HARD_NOVELTY, speaker_pool
 from asrtl.data.synth import UttSpec, synthesize_utterance
+from tests.conftest import TINY
 
 
 def _texts(corpus, split):
@@ -79,16 +80,14 @@ def test_second_call_reuses_the_cache(tiny_corpora, cache_dir, monkeypatch):
         raise AssertionError("synthesised again despite the cache")
 
     monkeypatch.setattr(embedded, "SynthPool", no_synthesis)
-    again = prepare_corpus({"name": "embedded", "hours": 0.02, "dev_utts": 12, "test_utts": 24,
-                            "adapt_utts": 4, "hard_speakers": 4, "cache_dir": str(cache_dir)},
-                           "bengali")
+    again = prepare_corpus(dict(TINY, cache_dir=str(cache_dir)), "bengali")
     assert again.dir == tiny_corpora["bengali"].dir
     assert _texts(again, "test") == _texts(tiny_corpora["bengali"], "test")
 
 
 def test_budgets_are_nested_and_share_test_set(tiny_corpora, cache_dir):
     small = tiny_corpora["turkish"]
-    cfg = EmbeddedConfig(hours=0.04, dev_utts=12, test_utts=24, adapt_utts=4, hard_speakers=4)
+    cfg = EmbeddedConfig(**{k: v for k, v in TINY.items() if k != "name"} | {"hours": 0.04})
     big_dir = prepare_embedded("turkish", cfg, cache_dir)
     from lhotse import CutSet
 

@@ -4,8 +4,36 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
-from tests.recipes.test_pretrain_decode import _run, pretrained  # noqa: F401 (fixture)
+import pytest
+
+from tests.recipes.test_pretrain_decode import TRAIN, _run, pretrained  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def learned(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
+    """A speaker-independent model that has learned something (test CER well under 100 %)."""
+    exp = tmp_path_factory.mktemp("exp-si")
+    args = [a for a in TRAIN if not a.startswith(("train.epochs", "train.checkpoint_every"))]
+    res = _run("pretrain", *args, "train.epochs=30", f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return exp / "pretrain" / "turkish"
+
+
+def test_adaptation_lowers_cer_for_the_hardest_speaker(learned, cache_dir, tmp_path):
+    res = _run("speaker_adapt", f"checkpoint={learned}", "speakers=all", "utts=5",
+               "method=finetune_lower", f"exp_dir={tmp_path}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads((tmp_path / "adapt" / "turkish" / "finetune_lower" / "results.json")
+                     .read_text())
+    rows = out["rows"]
+    assert all(r["eval_utts"] >= 3 for r in rows)
+    assert max(r["before"]["cer"] for r in rows) < 0.9  # the base model decodes something
+    hardest = max(rows, key=lambda r: r["before"]["cer"])
+    assert hardest["after"]["cer"] < hardest["before"]["cer"] - 0.03, hardest
+    summary = out["summary"]["5"]
+    assert summary["after"]["cer"]["mean"] < summary["before"]["cer"]["mean"] - 0.03
 
 
 def test_adapts_every_hard_speaker_and_keeps_evaluation_apart(pretrained, cache_dir,  # noqa: F811
@@ -41,3 +69,31 @@ def test_bad_inputs_fail_in_one_named_line(pretrained, cache_dir, tmp_path):  # 
                    *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
+
+
+def test_real_recordings_go_through_the_whole_path(learned, shared_clips, cache_dir,  # noqa: F811
+                                                   tmp_path):
+    """The real clips of ../shared/data, read in place from a Kaldi dir: one speaker's six
+    recordings adapt (k = 1, 2) and evaluate (the other four) end to end."""
+    from tests.data.test_real_corpora import _kaldi_dir
+
+    english = [r for r in shared_clips if r["language"] == "en"]
+    kaldi = tmp_path / "kaldi"
+    _kaldi_dir(kaldi / "test", [r for r in english if r["speaker"] == "ljspeech"])
+    _kaldi_dir(kaldi / "dev", [r for r in english if r["speaker"] == "sb-spk1"])
+    _kaldi_dir(kaldi / "train", [r for r in english if r["speaker"] not in ("ljspeech",
+                                                                           "sb-spk1")])
+    res = _run("speaker_adapt", f"checkpoint={learned}", "data=kaldi", f"data.path={kaldi}",
+               "split=test", "speaker=ljspeech", "utts=[1,2]", "method=finetune_lower",
+               f"exp_dir={tmp_path / 'exp'}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads((tmp_path / "exp" / "adapt" / "turkish" / "finetune_lower"
+                      / "results.json").read_text())
+    assert [(r["speaker"], r["k"], r["eval_utts"]) for r in out["rows"]] == [
+        ("ljspeech", 1, 4), ("ljspeech", 2, 4)]
+    for r in out["rows"]:
+        assert 0 < r["before"]["cer"] <= 1.5 and 0 < r["after"]["cer"] <= 1.5
+        meta = json.loads((tmp_path / "exp" / "adapt" / "turkish" / "finetune_lower" / r["dir"]
+                           / "adapted.json").read_text())
+        assert all(i.startswith("ljspeech_") for i in meta["adapt_ids"] + meta["eval_ids"])
+    assert "finetune_lower k=2 (1 speakers)" in res.stdout
