@@ -30,6 +30,7 @@ class Batch:
         wav_lens: ``(B,)`` valid samples.
         targets: ``(B, L)`` token ids, zero-padded.
         target_lens: ``(B,)`` valid tokens.
+        language: the language of every cut (a multilingual model's head), or None.
     """
 
     ids: list[str]
@@ -38,15 +39,16 @@ class Batch:
     wav_lens: torch.Tensor
     targets: torch.Tensor
     target_lens: torch.Tensor
+    language: str | None = None
 
     def to(self, device: torch.device, non_blocking: bool = False) -> Batch:
         return Batch(self.ids, self.texts, self.wavs.to(device, non_blocking=non_blocking),
                      self.wav_lens.to(device), self.targets.to(device),
-                     self.target_lens.to(device))
+                     self.target_lens.to(device), self.language)
 
     def pin_memory(self) -> Batch:
         return Batch(self.ids, self.texts, self.wavs.pin_memory(), self.wav_lens.pin_memory(),
-                     self.targets.pin_memory(), self.target_lens.pin_memory())
+                     self.targets.pin_memory(), self.target_lens.pin_memory(), self.language)
 
     @property
     def duration_s(self) -> float:

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
 from asrtl.io import write_json_atomic, write_text_atomic
-from asrtl.models.ctc import CTCModel
-from asrtl.train.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
+from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
 from asrtl.transfer.strategies import set_trainable
@@ -90,6 +91,36 @@ class TrainConfig:
         return cfg
 
 
+@dataclass
+class TrainData:
+    """What :func:`fit` trains and validates on.
+
+    Attributes:
+        batches: ``epoch -> batch plan``, a pure function of the epoch (resumable).
+        dataset: ``batch plan -> map-style dataset`` of :class:`Batch` (one per plan entry).
+        validate: ``(model, fbank) -> {"loss", "wer", "cer", ...}`` on held-out data; extra
+            keys (per language, say) are logged as ``valid_<key>``.
+    """
+
+    batches: Callable[[int], list]
+    dataset: Callable[[list], torch.utils.data.Dataset]
+    validate: Callable[[torch.nn.Module, Fbank], dict[str, float]]
+
+
+def one_language(vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet, cfg: TrainConfig,
+                 seed: int, device: torch.device) -> TrainData:
+    """One language: duration-bucketed shuffled batches, validation WER/CER on ``dev_cuts``."""
+    def validate(model: torch.nn.Module, fbank: Fbank) -> dict[str, float]:
+        dev = decode_cuts(model, fbank, vocab, dev_cuts, device, cfg.eval_batch_duration_s)
+        scores = score(dev.refs, dev.hyps)
+        return {"loss": dev.loss, "wer": scores["wer"], "cer": scores["cer"]}
+
+    return TrainData(
+        batches=lambda epoch: train_batches(train_cuts, cfg.batch_duration_s, seed, epoch),
+        dataset=lambda batches: BatchDataset(train_cuts, batches, vocab),
+        validate=validate)
+
+
 def step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63 - 1)
 
@@ -111,16 +142,16 @@ def _param_groups(model: CTCModel, groups: list[dict] | None) -> list[dict]:
     return out
 
 
-def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet,
-        cfg: TrainConfig, run_dir: Path, device: torch.device, seed: int, meta: dict[str, Any],
+def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
+        device: torch.device, seed: int, meta: dict[str, Any],
         param_groups: list[dict] | None = None, stages: list[list[str]] | None = None,
         stage_epochs: int = 1) -> dict[str, Any]:
     """Trains ``model`` with CTC, resuming from ``run_dir/checkpoints/latest.json`` if present.
 
     Args:
-        model: the model (its weights are the starting point unless resuming).
-        vocab: output vocabulary.
-        train_cuts, dev_cuts: training and validation cuts.
+        model: the model (its weights are the starting point unless resuming); a
+            multilingual one takes each batch's ``language``.
+        data: batches and validation (:func:`one_language`, or several languages).
         cfg: hyperparameters.
         run_dir: the run directory (checkpoints/, metrics.jsonl, tensorboard/).
         device: where to train.
@@ -148,18 +179,24 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
 
     step, epoch, start_batch = 0, 0, 0
     losses: list[float] = []  # this epoch's batch losses (kept across a mid-epoch resume)
+    by_language: dict[str, list[float]] = {}  # the same per batch language (multilingual)
     best: dict[str, Any] = {}
     history: list[dict] = []
     if (ckpt_dir / "latest.json").is_file():
         latest = json.loads((ckpt_dir / "latest.json").read_text())
-        ck = load_checkpoint(ckpt_dir / latest["name"], expect=model.cfg)
-        model.load_state_dict(ck.model.state_dict())
-        state = load_trainer_state(ck.path)
+        path = ckpt_dir / latest["name"]
+        there = ModelConfig.from_dict(read_meta(path)["architecture"])
+        if there != model.cfg:
+            raise ValueError(f"checkpoint {path} has another architecture: "
+                             + ", ".join(there.differences(model.cfg)))
+        load_weights(model, path)
+        state = load_trainer_state(path)
         step, epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
         best = state.get("best", {})
         losses = list(state.get("epoch_losses", []))
+        by_language = {k: list(v) for k, v in state.get("epoch_language_losses", {}).items()}
         history = [h for h in read_metrics(run_dir) if h["step"] <= step]
-        log.info("resuming from %s (epoch %d, step %d)", ck.path, epoch, step)
+        log.info("resuming from %s (epoch %d, step %d)", path, epoch, step)
     else:
         state = None
     def stage_of(ep: int) -> int | None:
@@ -190,7 +227,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
             scaler.load_state_dict(state["scaler"])
     write_metrics(run_dir, history)
 
-    first_epoch = train_batches(train_cuts, cfg.batch_duration_s, seed, 0)
+    first_epoch = data.batches(0)
     total_steps = len(first_epoch) * cfg.epochs
     writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
     trained_audio, wall0 = 0.0, time.perf_counter()
@@ -201,6 +238,7 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
             {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
              "batch_in_epoch": batch_in_epoch, "best": best,
              "epoch_losses": losses if batch_in_epoch else [],
+             "epoch_language_losses": by_language if batch_in_epoch else {},
              "scaler": scaler.state_dict() if scaler.is_enabled() else {}})
         write_json_atomic(ckpt_dir / "latest.json", {"name": name, "step": step, "epoch": ep})
         _prune(ckpt_dir, cfg.keep_checkpoints, keep={best.get("name"), name})
@@ -211,9 +249,8 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         if stages and start_batch == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
             optimizer = build_optimizer(optimizer, epoch)
             log.info("stage %d: training %s", stage_of(epoch), ", ".join(stages[stage_of(epoch)]))
-        batches = (first_epoch if epoch == 0 else
-                   train_batches(train_cuts, cfg.batch_duration_s, seed, epoch))
-        loader = make_loader(BatchDataset(train_cuts, batches, vocab), cfg.num_workers,
+        batches = first_epoch if epoch == 0 else data.batches(epoch)
+        loader = make_loader(data.dataset(batches), cfg.num_workers,
                              pin_memory=device.type == "cuda", start=start_batch)
         t0 = time.perf_counter()
         model.train()
@@ -233,6 +270,9 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
             trained_audio += batch.duration_s
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             writer.add_scalar("train/loss", losses[-1], step)
+            if batch.language is not None:
+                by_language.setdefault(batch.language, []).append(loss)
+                writer.add_scalar(f"train/loss/{batch.language}", loss, step)
             writer.add_scalar("train/lr", cfg.lr * factor, step)
             writer.add_scalar("train/grad_norm", grad_norm, step)
             if step % cfg.checkpoint_every_steps == 0 and i + 1 < len(batches):
@@ -241,16 +281,16 @@ def fit(model: CTCModel, vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet
         epoch += 1
         start_batch = 0
         epoch_loss = sum(losses) / max(len(losses), 1)
-        losses = []
-        dev = decode_cuts(model, fbank, vocab, dev_cuts, device, cfg.eval_batch_duration_s)
-        dev_scores = score(dev.refs, dev.hyps)
-        row = {"epoch": epoch, "step": step,
-               "train_loss": round(epoch_loss, 4),
-               "valid_loss": round(dev.loss, 4), "valid_wer": round(dev_scores["wer"], 4),
-               "valid_cer": round(dev_scores["cer"], 4), "lr": cfg.lr * factor,
+        per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
+                        for k, v in sorted(by_language.items())}
+        losses, by_language = [], {}
+        valid = data.validate(model, fbank)
+        row = {"epoch": epoch, "step": step, "train_loss": round(epoch_loss, 4),
+               **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
+               **per_language, "lr": cfg.lr * factor,
                "epoch_s": round(time.perf_counter() - t0, 1)}
         history.append(row)
-        for k in ("train_loss", "valid_loss", "valid_wer", "valid_cer"):
+        for k in row.keys() - {"epoch", "step", "lr", "epoch_s"}:
             writer.add_scalar(k.replace("_", "/", 1), row[k], step)
         log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | %.0f s",
                  epoch, row["train_loss"], row["valid_loss"], 100 * row["valid_wer"],
@@ -277,9 +317,10 @@ def train_step(model: CTCModel, fbank: Fbank, specaug: SpecAugment,
     Returns:
         ``(loss, grad_norm)`` as Python floats.
     """
+    language = {} if batch.language is None else {"language": batch.language}
     with autocast(batch.wavs.device, dtype):
         feats, feat_lens = fbank(batch.wavs, batch.wav_lens)
-        log_probs, out_lens = model(specaug(feats), feat_lens)
+        log_probs, out_lens = model(specaug(feats), feat_lens, **language)
     loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()

@@ -16,7 +16,7 @@ from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
 from asrtl.train.checkpoint import load_checkpoint
-from asrtl.train.loop import TrainConfig, fit
+from asrtl.train.loop import TrainConfig, fit, one_language
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTC
         ``{"fit": fit's result, "checkpoint": path, "scores": {"<split>[-beam]": scores}}``.
     """
     train_cuts = corpus.cuts("train")
-    result = fit(model, vocab, train_cuts, corpus.cuts("dev"), train_cfg, run_dir, device, seed,
-                 meta, **fit_kwargs)
+    data = one_language(vocab, train_cuts, corpus.cuts("dev"), train_cfg, seed, device)
+    result = fit(model, data, train_cfg, run_dir, device, seed, meta, **fit_kwargs)
     best = load_checkpoint(run_dir)
     words = cut_words(train_cuts)
     scores = {}

@@ -11,7 +11,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import decode_cuts
 from asrtl.eval.score import score
 from asrtl.models.ctc import CTCModel, ModelConfig
-from asrtl.train.loop import TrainConfig, fit
+from asrtl.train.loop import TrainConfig, fit, one_language
 
 TINY_MODEL = dict(name="tiny", dim=96, num_layers=3, heads=4, ffn_dim=384,
                   subsampling_channels=32)
@@ -34,7 +34,8 @@ def trained(tiny_corpora, tmp_path_factory):
     model = CTCModel(ModelConfig(**TINY_MODEL, vocab_size=len(vocab)))
     untrained = {"train": _cer(model, vocab, train), "dev": _cer(model, vocab, dev)}
     run = tmp_path_factory.mktemp("run")
-    result = fit(model, vocab, train, dev, FAST, run, torch.device("cpu"), 0,
+    data = one_language(vocab, train, dev, FAST, 0, torch.device("cpu"))
+    result = fit(model, data, FAST, run, torch.device("cpu"), 0,
                  {"vocab": vocab.tokens, "language": "turkish"})
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return {"model": model, "vocab": vocab, "untrained": untrained, "rows": rows,

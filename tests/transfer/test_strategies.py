@@ -69,7 +69,7 @@ def test_stage_plans(model):
 def test_chain_thaw_trains_exactly_one_group_per_stage(tiny_corpora, tmp_path):
     from asrtl.data.manifest import cut_texts
     from asrtl.data.vocab import Vocabulary
-    from asrtl.train.loop import TrainConfig, fit
+    from asrtl.train.loop import TrainConfig, fit, one_language
 
     corpus = tiny_corpora["turkish"]
     train, dev = corpus.cuts("train"), corpus.cuts("dev")
@@ -81,8 +81,8 @@ def test_chain_thaw_trains_exactly_one_group_per_stage(tiny_corpora, tmp_path):
     moved_per_stage = []
     for epochs in range(1, len(stages) + 1):  # one epoch per stage, resuming each time
         before = {k: v.detach().clone() for k, v in model.named_parameters()}
-        fit(model, vocab, train, dev, TrainConfig(epochs=epochs, batch_duration_s=20.0,
-                                                   num_workers=0, warmup_steps=1),
+        cfg = TrainConfig(epochs=epochs, batch_duration_s=20.0, num_workers=0, warmup_steps=1)
+        fit(model, one_language(vocab, train, dev, cfg, 0, torch.device("cpu")), cfg,
             tmp_path, torch.device("cpu"), 0, {"vocab": vocab.tokens}, stages=stages)
         moved = {k.split(".weight")[0].split(".bias")[0] for k, v in model.named_parameters()
                  if not torch.equal(v, before[k])}
