@@ -31,6 +31,8 @@ def _register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("lid_name", lid_name, replace=True)
+    OmegaConf.register_new_resolver("plus", lambda items: "+".join(str(i) for i in items),
+                                    replace=True)
     OmegaConf.register_new_resolver("basename", lambda p: Path(str(p)).name or "run",
                                     replace=True)
 

@@ -6,11 +6,15 @@
         transfer.layers='[encoder.layers.2,head]'
     python recipes/transfer.py source=none target=bengali                  # scratch baseline
     python recipes/transfer.py source_checkpoint=/path/to/ckpt target=bengali
+    python recipes/transfer.py source=multilingual:assamese+thai+turkish target=bengali
 
 A source language without a finished pretraining run is pretrained first, with the same
 code as recipes/pretrain.py, on ``source_hours`` (default 6 x ``target_hours``) into
-``exp/pretrain/<source>-<hours>h/``. Writes ``exp/transfer/<source>-to-<target>/<strategy>/``:
-copy_report.json, summary.json, and a run layout as in pretraining.
+``exp/pretrain/<source>-<hours>h/``. A multilingual source (``recipes/multilingual.py``) gives
+its shared layers and a head over the union of its languages' vocabularies (a token's row is
+the mean over the heads that have it), mapped to the target's vocabulary. Writes
+``exp/transfer/<source>-to-<target>/<strategy>/``: copy_report.json, summary.json, and a run
+layout as in pretraining.
 """
 
 import logging
@@ -26,6 +30,7 @@ from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.multilingual.model import load_source
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
@@ -35,13 +40,23 @@ from asrtl.transfer.strategies import apply_strategy
 
 log = logging.getLogger("transfer")
 
+MULTILINGUAL = "multilingual:"
+
 
 def source_model(cfg: DictConfig, device: torch.device) -> Checkpoint | None:
     """The source checkpoint: given, pretrained earlier, pretrained now, or none (scratch)."""
     if cfg.source_checkpoint:
-        return load_checkpoint(cfg.source_checkpoint)
+        return load_source(cfg.source_checkpoint)
     if cfg.source == "none":
         return None
+    if str(cfg.source).startswith(MULTILINGUAL):
+        languages = str(cfg.source).removeprefix(MULTILINGUAL)
+        run_dir = Path(cfg.exp_dir) / "multilingual" / languages
+        if not (run_dir / "checkpoints" / "best.json").is_file():
+            raise FileNotFoundError(
+                f"no multilingual model {languages} in {run_dir}: train it first with python "
+                f"recipes/multilingual.py languages=[{languages.replace('+', ',')}]")
+        return load_source(run_dir)
     if cfg.source == "from-checkpoint":
         raise ValueError("give source=<language> (or none) or source_checkpoint=<path>")
     hours = cfg.source_hours or 6 * cfg.target_hours

@@ -1,0 +1,153 @@
+"""A multilingual CTC model: one shared ``frontend`` and ``encoder``, one head per language.
+
+The shared layers carry the :class:`~asrtl.models.ctc.CTCModel` names, so a checkpoint's
+shared tensors copy into a monolingual model by name; ``heads.<language>`` are the output
+layers. Two views turn it into plain CTC models: :func:`language_model` (one language's head,
+parameters shared, for decoding) and :func:`union_model` (a head over the union of the
+languages' vocabularies, a transfer source).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from asrtl.data.vocab import BLANK, SPACE, UNK, Vocabulary
+from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.encoder import Conv2dSubsampling, Encoder
+from asrtl.train.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    load_weights,
+    read_meta,
+    resolve_checkpoint,
+)
+
+KIND = "multilingual"
+
+
+class MultilingualCTC(nn.Module):
+    """Features ``(B, T, F)`` of one language -> its CTC log-probabilities ``(B, T/4, V_l)``.
+
+    Args:
+        cfg: the shared layers' architecture (``vocab_size`` unused: 0).
+        vocabs: each language's vocabulary, in a fixed order.
+    """
+
+    def __init__(self, cfg: ModelConfig, vocabs: dict[str, Vocabulary]) -> None:
+        super().__init__()
+        if len(vocabs) < 2:
+            raise ValueError(f"a multilingual model needs at least 2 languages, got "
+                             f"{list(vocabs)}")
+        self.cfg = replace(cfg, vocab_size=0)
+        self.vocabs = dict(vocabs)
+        self.frontend = Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels)
+        self.encoder = Encoder(cfg.encoder, cfg.dim, cfg.num_layers, cfg.heads, cfg.ffn_dim,
+                               cfg.conv_kernel, cfg.dropout)
+        self.heads = nn.ModuleDict({lang: nn.Linear(cfg.dim, len(v))
+                                    for lang, v in vocabs.items()})
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.heads)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, language: str
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(log_probs (B, T', V_language), out_lens (B,))``.
+
+        Raises:
+            KeyError: a language without a head.
+        """
+        if language not in self.heads:
+            raise KeyError(f"no head for language {language!r}; this model has "
+                           f"{', '.join(self.heads)}")
+        x, lens = self.frontend(feats, feat_lens)
+        x = self.encoder(x, lens)
+        return self.heads[language](x).log_softmax(dim=-1), lens
+
+    def layer_names(self) -> list[str]:
+        """``frontend``, ``encoder.layers.N``, then ``heads.<language>``."""
+        return ["frontend", *(f"encoder.layers.{i}" for i in range(len(self.encoder.layers))),
+                *(f"heads.{lang}" for lang in self.heads)]
+
+
+def _view(model: MultilingualCTC, head: nn.Linear) -> CTCModel:
+    """A :class:`CTCModel` over ``model``'s shared layers (the same modules) and ``head``."""
+    view = CTCModel.__new__(CTCModel)
+    nn.Module.__init__(view)
+    view.cfg = replace(model.cfg, vocab_size=head.out_features)
+    view.frontend, view.encoder, view.head = model.frontend, model.encoder, head
+    return view
+
+
+def language_model(model: MultilingualCTC, language: str) -> CTCModel:
+    """One language's CTC model; its parameters *are* ``model``'s (training one trains both)."""
+    if language not in model.heads:
+        raise ValueError(f"no head for language {language!r}; this model has "
+                         f"{', '.join(model.heads)}")
+    return _view(model, model.heads[language])
+
+
+def union_vocabulary(vocabs: dict[str, Vocabulary]) -> Vocabulary:
+    """Blank, ``<unk>``, ``|``, then every language's tokens, sorted."""
+    tokens = {t for v in vocabs.values() for t in v.tokens} - {BLANK, UNK, SPACE}
+    return Vocabulary([BLANK, UNK, SPACE, *sorted(tokens)])
+
+
+def union_model(model: MultilingualCTC) -> tuple[CTCModel, Vocabulary]:
+    """A standalone CTC model (copied layers) whose head covers every language's tokens: a
+    token's row and bias are the mean over the heads that have it."""
+    vocab = union_vocabulary(model.vocabs)
+    head = nn.Linear(model.cfg.dim, len(vocab))
+    rows: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for lang, v in model.vocabs.items():
+        h = model.heads[lang]
+        for i, tok in enumerate(v.tokens):
+            rows.setdefault(tok, []).append((h.weight[i].detach(), h.bias[i].detach()))
+    with torch.no_grad():
+        for j, tok in enumerate(vocab.tokens):
+            head.weight[j] = torch.stack([w for w, _ in rows[tok]]).mean(0)
+            head.bias[j] = torch.stack([b for _, b in rows[tok]]).mean()
+    shared = copy.deepcopy(model)
+    return _view(shared, head), vocab
+
+
+def checkpoint_meta(vocabs: dict[str, Vocabulary]) -> dict[str, Any]:
+    """What a multilingual checkpoint records besides the common metadata."""
+    return {"kind": KIND, "languages": list(vocabs),
+            "vocabs": {lang: v.tokens for lang, v in vocabs.items()},
+            "language": "+".join(vocabs)}
+
+
+def load_multilingual(path: str | Path) -> tuple[MultilingualCTC, dict[str, Any], Path]:
+    """A multilingual checkpoint (a checkpoint or run dir): ``(model, meta, checkpoint dir)``.
+
+    Raises:
+        FileNotFoundError: nothing loadable at ``path``.
+        ValueError: a checkpoint of another kind, or weights that do not fit.
+    """
+    ckpt = resolve_checkpoint(path)
+    meta = read_meta(ckpt)
+    if meta.get("kind", "ctc") != KIND:
+        raise ValueError(f"checkpoint {ckpt} is a {meta.get('kind', 'ctc')} model, not a "
+                         f"multilingual one")
+    vocabs = {lang: Vocabulary(list(meta["vocabs"][lang])) for lang in meta["languages"]}
+    model = MultilingualCTC(ModelConfig.from_dict(meta["architecture"]), vocabs)
+    load_weights(model, ckpt)
+    return model, meta, ckpt
+
+
+def load_source(path: str | Path) -> Checkpoint:
+    """A transfer source: a CTC checkpoint as it is, or a multilingual one as its
+    :func:`union_model` (shared layers, a head over the union of the vocabularies)."""
+    ckpt = resolve_checkpoint(path)
+    if read_meta(ckpt).get("kind", "ctc") != KIND:
+        return load_checkpoint(ckpt)
+    model, meta, ckpt = load_multilingual(ckpt)
+    union, vocab = union_model(model)
+    return Checkpoint(path=ckpt, model=union, vocab=vocab, meta=meta)

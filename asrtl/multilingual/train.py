@@ -1,0 +1,81 @@
+"""A multilingual run: every language's corpus and vocabulary, the shared model, training on
+the temperature-sampled mix, then each language scored with its own head."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asrtl.data.features import FeatureConfig
+from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
+from asrtl.data.vocab import Vocabulary
+from asrtl.eval.evaluate import evaluate_split, results_dir
+from asrtl.models.ctc import ModelConfig, num_parameters
+from asrtl.multilingual.data import multilingual_data
+from asrtl.multilingual.model import (
+    MultilingualCTC,
+    checkpoint_meta,
+    language_model,
+    load_multilingual,
+)
+from asrtl.train.loop import TrainConfig, fit
+from asrtl.train.run import claim_run_dir
+
+log = logging.getLogger(__name__)
+
+
+def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model_cfg: Any,
+                       train_cfg: Any, decode_cfg: Any, temperature: float,
+                       device: torch.device, seed: int, config: dict[str, Any]
+                       ) -> dict[str, Any]:
+    """Trains (or resumes) a shared-encoder model on ``languages`` and scores each.
+
+    Writes ``results/<language>/<split>[-beam]/`` for each of ``decode_cfg.splits``.
+
+    Returns:
+        ``{"fit": ..., "checkpoint": path, "probs": {language: p},
+        "scores": {language: {"<split>[-beam]": scores}}}``.
+
+    Raises:
+        ValueError: fewer than two languages, or one named twice.
+    """
+    languages = [str(lang) for lang in languages]
+    if len(set(languages)) != len(languages) or len(languages) < 2:
+        raise ValueError(f"languages must name at least 2 different languages, got "
+                         f"{languages}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    claim_run_dir(run_dir, config)
+    corpora = {lang: prepare_corpus(data_cfg, lang, seed=seed) for lang in languages}
+    train = {lang: c.cuts("train") for lang, c in corpora.items()}
+    vocabs = {lang: Vocabulary.from_texts(cut_texts(cuts)) for lang, cuts in train.items()}
+    cfg = TrainConfig.from_dict(train_cfg)
+    data, probs = multilingual_data(train, {lang: c.cuts("dev") for lang, c in corpora.items()},
+                                    vocabs, cfg, temperature, seed, device)
+    torch.manual_seed(seed)
+    model = MultilingualCTC(ModelConfig.from_dict({**model_cfg, "vocab_size": 0}), vocabs)
+    log.info("multilingual %s: model %s, %.2f M parameters, sampling %s, device %s",
+             "+".join(languages), model.cfg.name, num_parameters(model) / 1e6,
+             ", ".join(f"{lang} {p:.2f}" for lang, p in probs.items()), device)
+    meta = {**checkpoint_meta(vocabs), "parent": None, "sampling": probs,
+            "features": FeatureConfig(num_mel_bins=model.cfg.num_mel_bins).to_dict(),
+            "corpus": {lang: {"source": c.source, "dir": str(c.dir)}
+                       for lang, c in corpora.items()}, "config": config}
+    result = fit(model, data, cfg, run_dir, device, seed, meta)
+    best, _, ckpt = load_multilingual(run_dir)
+    scores: dict[str, dict[str, Any]] = {}
+    for lang, corpus in corpora.items():
+        scores[lang] = {}
+        words = cut_words(train[lang])
+        for split in decode_cfg.splits:
+            for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
+                out = results_dir(run_dir, f"{lang}/{split}", decode)
+                scores[lang][out.name] = evaluate_split(
+                    language_model(best, lang), vocabs[lang], corpus.cuts(split), device,
+                    out, decode=decode, lexicon=words, beam_size=decode_cfg.beam_size,
+                    extra={"language": lang, "split": split, "checkpoint": str(ckpt),
+                           "train_wall_s": result["train_wall_s"], "device": str(device)})
+    return {"fit": result, "checkpoint": ckpt, "probs": probs, "scores": scores}
