@@ -99,16 +99,27 @@ def _plain_start_method() -> None:
         mp.set_start_method(None, force=True)
 
 
-def recipe(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorates a recipe body: user errors become ``error: ...`` and exit code 2."""
+def recipe(fn: Callable[..., Any] | None = None, *, distributed: bool = False) -> Any:
+    """Decorates a recipe body: user errors become ``error: ...`` and exit code 2. A recipe
+    that does not train with DDP (``distributed=False``) refuses to run under torchrun."""
+    if fn is None:
+        return functools.partial(recipe, distributed=distributed)
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
+        from asrtl.train import distributed as dist
+
         _plain_start_method()
+        if not distributed and dist.world().size > 1:
+            fail(f"{Path(sys.argv[0]).name} runs as one process (WORLD_SIZE="
+                 f"{dist.world().size}): torchrun is for pretrain.py, transfer.py and "
+                 f"multilingual.py")
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             log.debug("user error", exc_info=True)
             fail(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        finally:
+            dist.finish()
 
     return run

@@ -24,12 +24,14 @@ from asrtl.train.device import resolve_device
 
 
 @hydra.main(config_path="../conf", config_name="multilingual", version_base="1.3")
-@recipe
+@recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     out = train_multilingual(run_dir, list(cfg.languages), cfg.data, cfg.model, cfg.train,
                              cfg.decode, float(cfg.temperature), resolve_device(cfg.device),
                              cfg.seed, OmegaConf.to_container(cfg, resolve=True))
+    if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
+        return
     write_json_atomic(run_dir / "summary.json", {
         "languages": list(cfg.languages), "temperature": cfg.temperature,
         "sampling": out["probs"], "checkpoint": str(out["checkpoint"]),

@@ -2,6 +2,7 @@
 
     python recipes/pretrain.py language=turkish
     python recipes/pretrain.py language=turkish data.hours=1 model=small device=cuda train.epochs=30
+    torchrun --nproc_per_node=4 recipes/pretrain.py language=turkish device=cuda   # DDP
 
 Writes ``exp/pretrain/<language>/``: run.json (resolved config), log/, checkpoints/,
 metrics.jsonl, tensorboard/, results/<split>/{hyps.txt,errs.txt,scores.json} (greedy) and
@@ -20,12 +21,14 @@ from asrtl.train.run import pretrain_language
 
 
 @hydra.main(config_path="../conf", config_name="pretrain", version_base="1.3")
-@recipe
+@recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     out = pretrain_language(run_dir, cfg.language, cfg.data, cfg.model, cfg.train, cfg.decode,
                             resolve_device(cfg.device), cfg.seed,
                             OmegaConf.to_container(cfg, resolve=True))
+    if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
+        return
     for name, scores in out["scores"].items():
         split, _, decode = name.partition("-")
         print(f"{cfg.language} {split} {decode or 'greedy'}: WER {scores['wer_percent']:.1f}% "

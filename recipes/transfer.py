@@ -31,6 +31,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.multilingual.model import load_source
+from asrtl.train import distributed
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
@@ -86,14 +87,17 @@ def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
 
 
 @hydra.main(config_path="../conf", config_name="transfer", version_base="1.3")
-@recipe
+@recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
+    distributed.init(device)
     source = source_model(cfg, device)
-    corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target, seed=cfg.seed)
+    with distributed.main_first():
+        corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
+                                seed=cfg.seed)
     texts = cut_texts(corpus.cuts("train"))
     vocab = Vocabulary.from_texts(texts)
     torch.manual_seed(cfg.seed)
@@ -117,6 +121,8 @@ def main(cfg: DictConfig) -> None:
                           cfg.seed, run_meta(corpus, vocab, model, config,
                                              str(source.path) if source else None),
                           **fit_kwargs)
+    if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
+        return
     greedy = out["scores"]["test"]
     summary = {"source": cfg.source, "target": cfg.target, "strategy": cfg.strategy.name,
                "source_checkpoint": str(source.path) if source else None,

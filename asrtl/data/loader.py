@@ -57,7 +57,9 @@ class Batch:
 
 def train_batches(cuts: CutSet, batch_duration_s: float, seed: int, epoch: int,
                   num_buckets: int = 10) -> list[list[str]]:
-    """Cut ids per batch for one training epoch: shuffled, bucketed by duration.
+    """Cut ids per batch for one training epoch: shuffled, bucketed by duration. The whole
+    epoch's plan, the same in every process (under DDP the training loop shards it by rank;
+    lhotse's own sharding is off).
 
     Raises:
         ValueError: when a cut is longer than ``batch_duration_s``.
@@ -70,7 +72,7 @@ def train_batches(cuts: CutSet, batch_duration_s: float, seed: int, epoch: int,
         warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
         sampler = DynamicBucketingSampler(cuts, max_duration=batch_duration_s, shuffle=True,
                                           seed=seed, num_buckets=min(num_buckets, len(cuts)),
-                                          drop_last=False)
+                                          drop_last=False, world_size=1, rank=0)
     sampler.set_epoch(epoch)
     return [list(b.ids) for b in sampler]
 

@@ -21,6 +21,7 @@ from asrtl.multilingual.model import (
     language_model,
     load_multilingual,
 )
+from asrtl.train import distributed
 from asrtl.train.loop import TrainConfig, fit
 from asrtl.train.run import claim_run_dir
 
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model_cfg: Any,
                        train_cfg: Any, decode_cfg: Any, temperature: float,
                        device: torch.device, seed: int, config: dict[str, Any]
-                       ) -> dict[str, Any]:
-    """Trains (or resumes) a shared-encoder model on ``languages`` and scores each.
+                       ) -> dict[str, Any] | None:
+    """Trains (or resumes) a shared-encoder model on ``languages`` and scores each (under
+    torchrun: every rank trains, rank 0 scores; the others return None).
 
     Writes ``results/<language>/<split>[-beam]/`` for each of ``decode_cfg.splits``.
 
@@ -48,8 +50,10 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
                          f"{languages}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    distributed.init(device)
     claim_run_dir(run_dir, config)
-    corpora = {lang: prepare_corpus(data_cfg, lang, seed=seed) for lang in languages}
+    with distributed.main_first():
+        corpora = {lang: prepare_corpus(data_cfg, lang, seed=seed) for lang in languages}
     train = {lang: c.cuts("train") for lang, c in corpora.items()}
     vocabs = {lang: Vocabulary.from_texts(cut_texts(cuts)) for lang, cuts in train.items()}
     cfg = TrainConfig.from_dict(train_cfg)
@@ -65,6 +69,8 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
             "corpus": {lang: {"source": c.source, "dir": str(c.dir)}
                        for lang, c in corpora.items()}, "config": config}
     result = fit(model, data, cfg, run_dir, device, seed, meta)
+    if not distributed.is_main():
+        return None
     best, _, ckpt = load_multilingual(run_dir)
     scores: dict[str, dict[str, Any]] = {}
     for lang, corpus in corpora.items():

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """The torch device for a ``device=`` setting.
+    """The torch device for a ``device=`` setting (``auto`` and ``cuda``: GPU ``LOCAL_RANK``
+    under torchrun, else GPU 0).
 
     Raises:
         ValueError: a malformed name, or CUDA asked for where there is none.
     """
     name = str(name).strip().lower()
+    local = int(os.environ.get("LOCAL_RANK", "0"))  # torchrun: this process's GPU
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda", local) if torch.cuda.is_available() else torch.device("cpu")
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise ValueError(f"device={name}: no CUDA GPU is visible (use device=auto or cpu)")
-        dev = torch.device(name)
+        dev = torch.device(name) if name != "cuda" else torch.device("cuda", local)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
         return dev

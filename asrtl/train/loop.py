@@ -8,9 +8,9 @@ checkpoint ends with the same weights as one that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from lhotse import CutSet
+from torch.nn.parallel import DistributedDataParallel
 
 from asrtl.data.features import Fbank, FeatureConfig, SpecAugment
 from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
@@ -28,6 +29,7 @@ from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.train import distributed
 from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
@@ -55,6 +57,9 @@ class TrainConfig:
         keep_checkpoints: step checkpoints kept besides the best.
         num_workers: data loading processes (0: in the training process).
         eval_batch_duration_s: audio seconds per evaluation batch.
+        accum_grad: batches whose gradients add up to one step (per process under DDP).
+        compile: train through ``torch.compile(model)`` (see BENCHMARKS.md: on a CPU every
+            new batch shape recompiles).
     """
 
     epochs: int = 20
@@ -71,6 +76,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     num_workers: int = 1
     eval_batch_duration_s: float = 120.0
+    accum_grad: int = 1
+    compile: bool = False
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
@@ -86,8 +93,9 @@ class TrainConfig:
                 raise ValueError(f"train.{k}: expected {type(known[k].default).__name__}, "
                                  f"got {v!r}") from None
         cfg = cls(**kwargs)
-        if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_duration_s <= 0:
-            raise ValueError("train.epochs, train.lr and train.batch_duration_s must be > 0")
+        if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_duration_s <= 0 or cfg.accum_grad < 1:
+            raise ValueError("train.epochs, train.lr, train.batch_duration_s and "
+                             "train.accum_grad must be > 0")
         return cfg
 
 
@@ -148,13 +156,19 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
         stage_epochs: int = 1) -> dict[str, Any]:
     """Trains ``model`` with CTC, resuming from ``run_dir/checkpoints/latest.json`` if present.
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank runs this: a step takes
+    ``WORLD_SIZE x accum_grad`` consecutive batches of the epoch's plan, ``accum_grad`` on
+    each rank, and DDP averages the gradients, so N ranks train exactly as one process with
+    ``accum_grad = N`` (the same batches, the same random draws). Rank 0 alone validates and
+    writes.
+
     Args:
         model: the model (its weights are the starting point unless resuming); a
             multilingual one takes each batch's ``language``.
         data: batches and validation (:func:`one_language`, or several languages).
         cfg: hyperparameters.
         run_dir: the run directory (checkpoints/, metrics.jsonl, tensorboard/).
-        device: where to train.
+        device: where to train (this rank's GPU under torchrun).
         seed: seeds batching and every random draw.
         meta: metadata stored in each checkpoint (language, features, config, parent...).
         param_groups: optional ``[{"name", "params", "lr_scale"}]`` (per-layer rates).
@@ -162,23 +176,20 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
             ``stage_epochs`` epochs; the last one continues to the end.
 
     Returns:
-        ``{"best": {...}, "last": {...}, "steps": n, "train_wall_s": s, "audio_s": a}``.
+        ``{"best": {...}, "last": {...}, "steps": n, "train_wall_s": s, "audio_s": a}``
+        (``best`` and ``last`` on rank 0 only).
     """
-    from torch.utils.tensorboard import SummaryWriter
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:  # several processes would each train and write the same run directory
-        raise ValueError(f"WORLD_SIZE={world}: multi-process (torchrun) training is not "
-                         f"supported yet; run the recipe as one process")
+    world = distributed.init(device)
     ckpt_dir = run_dir / "checkpoints"
     model.to(device)
     fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
     specaug = SpecAugment() if cfg.spec_augment else SpecAugment(0, 0, 0, 0)
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    per_step = world.size * cfg.accum_grad  # batches of the plan per optimiser step
 
-    step, epoch, start_batch = 0, 0, 0
-    losses: list[float] = []  # this epoch's batch losses (kept across a mid-epoch resume)
+    step, epoch, start_step = 0, 0, 0
+    losses: list[float] = []  # this epoch's step losses (kept across a mid-epoch resume)
     by_language: dict[str, list[float]] = {}  # the same per batch language (multilingual)
     best: dict[str, Any] = {}
     history: list[dict] = []
@@ -191,7 +202,11 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
                              + ", ".join(there.differences(model.cfg)))
         load_weights(model, path)
         state = load_trainer_state(path)
-        step, epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
+        step, epoch, start_step = state["step"], state["epoch"], state["batch_in_epoch"]
+        if state.get("batches_per_step", 1) != per_step:
+            raise ValueError(f"{path} was trained with {state.get('batches_per_step', 1)} "
+                             f"batches per step (processes x train.accum_grad), this run has "
+                             f"{per_step}: resume with the same product")
         best = state.get("best", {})
         losses = list(state.get("epoch_losses", []))
         by_language = {k: list(v) for k, v in state.get("epoch_language_losses", {}).items()}
@@ -202,13 +217,24 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     def stage_of(ep: int) -> int | None:
         return min(ep // max(stage_epochs, 1), len(stages) - 1) if stages else None
 
+    train_model: torch.nn.Module = model
+    forward = torch.compile(model) if cfg.compile else model
+
     def build_optimizer(previous: torch.optim.Optimizer | None, ep: int
                         ) -> torch.optim.Optimizer:
         """AdamW over the parameters epoch ``ep`` trains; moments of parameters still trained
-        carry over from ``previous`` when a stage changes which layers train."""
+        carry over from ``previous`` when a stage changes which layers train. Under DDP the
+        model is wrapped again: DDP reduces the gradients of what trains."""
+        nonlocal train_model
         stage = stage_of(ep)
         if stage is not None:
             set_trainable(model, stages[stage])
+        if world.size > 1:
+            train_model = DistributedDataParallel(
+                forward, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=len(getattr(model, "heads", {})) > 1)
+        else:
+            train_model = forward
         groups = _param_groups(model, param_groups)
         for g in groups:
             g["lr"] = cfg.lr * g["lr_scale"]
@@ -220,25 +246,37 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
         return opt
 
     # A checkpoint taken at an epoch's end holds the optimizer of that epoch's stage.
-    optimizer = build_optimizer(None, epoch - 1 if epoch > 0 and start_batch == 0 else epoch)
+    optimizer = build_optimizer(None, epoch - 1 if epoch > 0 and start_step == 0 else epoch)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-    write_metrics(run_dir, history)
+    if world.main:
+        write_metrics(run_dir, history)
 
-    first_epoch = data.batches(0)
-    total_steps = len(first_epoch) * cfg.epochs
-    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
+    def my_batches(plan: list) -> tuple[list, int]:
+        """This rank's batches of an epoch's plan, in step order, and the number of steps."""
+        steps = len(plan) // per_step
+        if steps == 0:
+            raise ValueError(f"an epoch has {len(plan)} batches, fewer than the {per_step} of "
+                             f"one step ({world.size} processes x train.accum_grad="
+                             f"{cfg.accum_grad}): lower train.batch_duration_s")
+        start = world.rank * cfg.accum_grad
+        return [plan[s * per_step + start + a] for s in range(steps)
+                for a in range(cfg.accum_grad)], steps
+
+    first_epoch = my_batches(data.batches(0))
+    total_steps = first_epoch[1] * cfg.epochs
+    writer = _writer(run_dir, step) if world.main else _NoWriter()
     trained_audio, wall0 = 0.0, time.perf_counter()
 
-    def save(name: str, batch_in_epoch: int, ep: int, metrics: dict | None = None) -> None:
+    def save(name: str, step_in_epoch: int, ep: int, metrics: dict | None = None) -> None:
         save_checkpoint(ckpt_dir, name, model, {
             **meta, "step": step, "epoch": ep, "metrics": metrics or {}},
             {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
-             "batch_in_epoch": batch_in_epoch, "best": best,
-             "epoch_losses": losses if batch_in_epoch else [],
-             "epoch_language_losses": by_language if batch_in_epoch else {},
+             "batch_in_epoch": step_in_epoch, "batches_per_step": per_step, "best": best,
+             "epoch_losses": losses if step_in_epoch else [],
+             "epoch_language_losses": by_language if step_in_epoch else {},
              "scaler": scaler.state_dict() if scaler.is_enabled() else {}})
         write_json_atomic(ckpt_dir / "latest.json", {"name": name, "step": step, "epoch": ep})
         _prune(ckpt_dir, cfg.keep_checkpoints, keep={best.get("name"), name})
@@ -246,89 +284,129 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     from tqdm.auto import tqdm
 
     while epoch < cfg.epochs:
-        if stages and start_batch == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
+        if stages and start_step == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
             optimizer = build_optimizer(optimizer, epoch)
             log.info("stage %d: training %s", stage_of(epoch), ", ".join(stages[stage_of(epoch)]))
-        batches = first_epoch if epoch == 0 else data.batches(epoch)
+        batches, steps = first_epoch if epoch == 0 else my_batches(data.batches(epoch))
         loader = make_loader(data.dataset(batches), cfg.num_workers,
-                             pin_memory=device.type == "cuda", start=start_batch)
+                             pin_memory=device.type == "cuda",
+                             start=start_step * cfg.accum_grad)
         t0 = time.perf_counter()
         model.train()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None,
-                   total=len(batches) - start_batch)
-        for i, batch in enumerate(bar, start=start_batch):
-            torch.manual_seed(step_seed(seed, step))
+        bar = tqdm(total=steps - start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   leave=False, disable=None if world.main else True)
+        micro = iter(loader)
+        for i in range(start_step, steps):
             factor = lr_factor(step, total_steps, cfg.warmup_steps, cfg.schedule,
                                cfg.final_lr_ratio)
             for g in optimizer.param_groups:
                 g["lr"] = cfg.lr * g["lr_scale"] * factor
-            batch = batch.to(device, non_blocking=True)
-            loss, grad_norm = train_step(model, fbank, specaug, optimizer, scaler, batch,
-                                         cfg.grad_clip, dtype)
+            batch = [next(micro).to(device, non_blocking=True) for _ in range(cfg.accum_grad)]
+            seeds = [step_seed(seed, step * per_step + world.rank * cfg.accum_grad + a)
+                     for a in range(cfg.accum_grad)]
+            loss, grad_norm = train_step(train_model, fbank, specaug, optimizer, scaler, batch,
+                                         cfg.grad_clip, dtype, seeds)
+            loss = distributed.mean(loss, device)
             step += 1
             losses.append(loss)
-            trained_audio += batch.duration_s
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            writer.add_scalar("train/loss", losses[-1], step)
-            if batch.language is not None:
-                by_language.setdefault(batch.language, []).append(loss)
-                writer.add_scalar(f"train/loss/{batch.language}", loss, step)
+            trained_audio += sum(b.duration_s for b in batch)
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3f}")
+            writer.add_scalar("train/loss", loss, step)
+            if batch[0].language is not None and per_step == 1:  # one language per step
+                by_language.setdefault(batch[0].language, []).append(loss)
+                writer.add_scalar(f"train/loss/{batch[0].language}", loss, step)
             writer.add_scalar("train/lr", cfg.lr * factor, step)
             writer.add_scalar("train/grad_norm", grad_norm, step)
-            if step % cfg.checkpoint_every_steps == 0 and i + 1 < len(batches):
+            if step % cfg.checkpoint_every_steps == 0 and i + 1 < steps and world.main:
                 save(f"step-{step:06d}", i + 1, epoch)
         bar.close()
         epoch += 1
-        start_batch = 0
-        epoch_loss = sum(losses) / max(len(losses), 1)
-        per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
-                        for k, v in sorted(by_language.items())}
+        start_step = 0
+        if world.main:
+            epoch_loss = sum(losses) / max(len(losses), 1)
+            per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
+                            for k, v in sorted(by_language.items())}
+            valid = data.validate(model, fbank)
+            row = {"epoch": epoch, "step": step, "train_loss": round(epoch_loss, 4),
+                   **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
+                   **per_language, "lr": cfg.lr * factor,
+                   "epoch_s": round(time.perf_counter() - t0, 1)}
+            history.append(row)
+            for k in row.keys() - {"epoch", "step", "lr", "epoch_s"}:
+                writer.add_scalar(k.replace("_", "/", 1), row[k], step)
+            log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | "
+                     "%.0f s", epoch, row["train_loss"], row["valid_loss"],
+                     100 * row["valid_wer"], 100 * row["valid_cer"], row["lr"], row["epoch_s"])
+            name = f"step-{step:06d}"
+            if not best or (row["valid_wer"], row["valid_cer"]) < (best["wer"], best["cer"]):
+                best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
+                        "epoch": epoch, "step": step}
+            save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
+            if best["name"] == name:
+                write_json_atomic(ckpt_dir / "best.json", best)
+            write_metrics(run_dir, history)
         losses, by_language = [], {}
-        valid = data.validate(model, fbank)
-        row = {"epoch": epoch, "step": step, "train_loss": round(epoch_loss, 4),
-               **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
-               **per_language, "lr": cfg.lr * factor,
-               "epoch_s": round(time.perf_counter() - t0, 1)}
-        history.append(row)
-        for k in row.keys() - {"epoch", "step", "lr", "epoch_s"}:
-            writer.add_scalar(k.replace("_", "/", 1), row[k], step)
-        log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | %.0f s",
-                 epoch, row["train_loss"], row["valid_loss"], 100 * row["valid_wer"],
-                 100 * row["valid_cer"], row["lr"], row["epoch_s"])
-        name = f"step-{step:06d}"
-        if not best or (row["valid_wer"], row["valid_cer"]) < (best["wer"], best["cer"]):
-            best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
-                    "epoch": epoch, "step": step}
-        save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
-        if best["name"] == name:
-            write_json_atomic(ckpt_dir / "best.json", best)
-        write_metrics(run_dir, history)
+        distributed.barrier()  # the others wait while rank 0 validates and writes
     writer.close()
     return {"best": best, "last": history[-1] if history else {}, "steps": step,
             "train_wall_s": round(time.perf_counter() - wall0, 1),
-            "audio_s_trained": round(trained_audio, 1)}
+            "audio_s_trained": round(distributed.mean(trained_audio, device) * world.size, 1)}
 
 
-def train_step(model: CTCModel, fbank: Fbank, specaug: SpecAugment,
-               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, batch: Batch,
-               grad_clip: float, dtype: torch.dtype | None) -> tuple[float, float]:
-    """One optimisation step on a batch already on the device.
+class _NoWriter:
+    """What ranks other than 0 log to: nothing."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _writer(run_dir: Path, step: int) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
+
+
+def train_step(model: torch.nn.Module, fbank: Fbank, specaug: SpecAugment,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               batch: Batch | list[Batch], grad_clip: float, dtype: torch.dtype | None,
+               seeds: list[int] | None = None) -> tuple[float, float]:
+    """One optimisation step on a batch, or on micro-batches whose gradients add up (each
+    loss divided by their number), all already on the device. Under DDP the gradients are
+    averaged over the ranks at the last micro-batch's backward.
+
+    Args:
+        seeds: the global torch seed before each micro-batch (dropout, SpecAugment).
 
     Returns:
-        ``(loss, grad_norm)`` as Python floats.
+        ``(loss, grad_norm)`` as Python floats (the loss: the micro-batches' mean).
     """
-    language = {} if batch.language is None else {"language": batch.language}
-    with autocast(batch.wavs.device, dtype):
-        feats, feat_lens = fbank(batch.wavs, batch.wav_lens)
-        log_probs, out_lens = model(specaug(feats), feat_lens, **language)
-    loss = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
+    batches = [batch] if isinstance(batch, Batch) else batch
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    total = 0.0
+    for j, b in enumerate(batches):
+        if seeds is not None:
+            torch.manual_seed(seeds[j])
+        last = j == len(batches) - 1
+        no_sync = (model.no_sync() if isinstance(model, DistributedDataParallel) and not last
+                   else contextlib.nullcontext())
+        language = {} if b.language is None else {"language": b.language}
+        with no_sync:
+            with autocast(b.wavs.device, dtype):
+                feats, feat_lens = fbank(b.wavs, b.wav_lens)
+                log_probs, out_lens = model(specaug(feats), feat_lens, **language)
+            loss = ctc_loss(log_probs, out_lens, b.targets, b.target_lens) / len(batches)
+            scaler.scale(loss).backward()
+        total += loss.item()
     scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return loss.item(), float(grad_norm)
+    return total, float(grad_norm)
 
 
 def _prune(ckpt_dir: Path, keep_last: int, keep: set) -> None:

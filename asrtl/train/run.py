@@ -15,6 +15,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
+from asrtl.train import distributed
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.loop import TrainConfig, fit, one_language
 
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 # Settings that may change between a run and its resumption (budgets, hardware, decoding).
-RESUMABLE_CHANGES = ("train.epochs", "device", "decode", "train.num_workers", "exp_dir")
+RESUMABLE_CHANGES = ("train.epochs", "device", "decode", "train.num_workers", "train.compile",
+                     "exp_dir")
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -39,6 +41,7 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
 
     Returns:
         True when the directory holds an earlier run of the same configuration (resume).
+        Settings the earlier run did not have (added to asrtl since) are taken to match.
 
     Raises:
         ValueError: when the directory holds a run of another configuration, naming the
@@ -50,7 +53,11 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
         write_json_atomic(f, config)
         return False
     old, new = _flatten(json.loads(f.read_text())), _flatten(config)
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
+    added = sorted(set(new) - set(old))  # settings a newer asrtl knows: their defaults held
+    if added:
+        log.info("%s: settings new since this run began: %s", run_dir,
+                 ", ".join(f"{k}={new[k]!r}" for k in added))
+    diff = sorted(k for k in set(old) | set(new) if k not in added and old.get(k) != new.get(k)
                   and not k.startswith(RESUMABLE_CHANGES))
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
@@ -62,18 +69,21 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
 
 def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTCModel,
                     train_cfg: TrainConfig, decode_cfg: Any, device: torch.device, seed: int,
-                    meta: dict[str, Any], **fit_kwargs: Any) -> dict[str, Any]:
+                    meta: dict[str, Any], **fit_kwargs: Any) -> dict[str, Any] | None:
     """Trains (or resumes) ``model`` on ``corpus`` and scores its best checkpoint.
 
     Writes ``results/<split>/`` (greedy) and ``results/<split>-beam/`` (lexicon: the training
     words) for each of ``decode_cfg.splits``.
 
     Returns:
-        ``{"fit": fit's result, "checkpoint": path, "scores": {"<split>[-beam]": scores}}``.
+        ``{"fit": fit's result, "checkpoint": path, "scores": {"<split>[-beam]": scores}}``;
+        None on ranks other than 0 of a distributed run (rank 0 scores).
     """
     train_cuts = corpus.cuts("train")
     data = one_language(vocab, train_cuts, corpus.cuts("dev"), train_cfg, seed, device)
     result = fit(model, data, train_cfg, run_dir, device, seed, meta, **fit_kwargs)
+    if not distributed.is_main():
+        return None
     best = load_checkpoint(run_dir)
     words = cut_words(train_cuts)
     scores = {}
@@ -90,12 +100,14 @@ def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTC
 
 def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: Any,
                       train_cfg: Any, decode_cfg: Any, device: torch.device, seed: int,
-                      config: dict[str, Any]) -> dict[str, Any]:
+                      config: dict[str, Any]) -> dict[str, Any] | None:
     """Pretraining from scratch on one language: corpus, vocabulary, model, training,
     scoring. Used by ``recipes/pretrain.py`` and by the transfer recipe for a missing source.
     """
+    distributed.init(device)
     claim_run_dir(run_dir, config)
-    corpus = prepare_corpus(data_cfg, language, seed=seed)
+    with distributed.main_first():
+        corpus = prepare_corpus(data_cfg, language, seed=seed)
     vocab = Vocabulary.from_texts(cut_texts(corpus.cuts("train")))
     torch.manual_seed(seed)
     model = CTCModel(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
