@@ -8,7 +8,7 @@ For each model preset, on the same batches of the embedded Turkish corpus:
 - ``step_ratio_vs_bare_pytorch``: asrtl's step time over a bare PyTorch loop (same model,
   batches already in memory, same features, loss and optimizer), timed alternately in one run;
 - ``data_headroom``: audio seconds the loader + features deliver per wall second, over what
-  training consumes (goal >= 5);
+  training consumes (goal >= 5), with one loader worker and with two;
 - decode real-time factors (greedy, lexicon beam) on the dev split; peak RSS.
 Writes ``bench/results/train_speed.json``.
 """
@@ -69,15 +69,17 @@ def measure(preset: str, corpus, device: torch.device, rounds: int) -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     specaug = SpecAugment(0, 0, 0, 0)  # same work as the bare loop: no masking
 
-    # Data pipeline alone: load + collate + features, as training sees it.
-    t0 = time.perf_counter()
-    audio = 0.0
-    for batch in make_loader(data, num_workers=1):
-        batch = batch.to(device)
-        fbank(batch.wavs, batch.wav_lens)
-        audio += batch.duration_s
-    sync(device)
-    data_audio_per_s = audio / (time.perf_counter() - t0)
+    # Data pipeline alone: load + collate + features, as training sees it (1 and 2 workers).
+    data_audio_per_s = {}
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        audio = 0.0
+        for batch in make_loader(data, num_workers=workers):
+            batch = batch.to(device)
+            fbank(batch.wavs, batch.wav_lens)
+            audio += batch.duration_s
+        sync(device)
+        data_audio_per_s[workers] = audio / (time.perf_counter() - t0)
 
     # asrtl's pipeline end to end over the epoch (loader worker + train_step).
     model.train()
@@ -115,8 +117,10 @@ def measure(preset: str, corpus, device: torch.device, rounds: int) -> dict:
     return {"model": preset, "parameters_m": round(num_parameters(model) / 1e6, 2),
             "audio_s_per_wall_s": round(train_audio_per_s, 1),
             "step_ratio_vs_bare_pytorch": round(asrtl_s / bare_s, 3),
-            "data_audio_s_per_wall_s": round(data_audio_per_s, 1),
-            "data_headroom": round(data_audio_per_s / train_audio_per_s, 1),
+            "data_audio_s_per_wall_s": round(data_audio_per_s[1], 1),
+            "data_headroom": round(data_audio_per_s[1] / train_audio_per_s, 1),
+            "data_audio_s_per_wall_s_2_workers": round(data_audio_per_s[2], 1),
+            "data_headroom_2_workers": round(data_audio_per_s[2] / train_audio_per_s, 1),
             "decode_rtf_greedy": round(greedy_rtf, 4), "decode_rtf_beam": round(beam_rtf, 4),
             "epoch_audio_s": round(sum(c.duration for c in train), 1)}
 
