@@ -56,6 +56,14 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def print_scores(label: str, scores: dict[str, dict], checkpoint: str) -> None:
+    """One line per ``<split>[-<decode>]`` entry: ``<label> test beam: WER x% CER y% (ckpt)``."""
+    for name, s in scores.items():
+        split, _, decode = name.partition("-")
+        print(f"{label} {split} {decode or 'greedy'}: WER {s['wer_percent']:.1f}% "
+              f"CER {s['cer_percent']:.1f}% ({checkpoint})")
+
+
 def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
     """Composes ``config_name`` with the command line's overrides; a bad one fails in one line.
 

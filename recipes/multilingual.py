@@ -17,7 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from asrtl.cli import check_overrides, recipe
+from asrtl.cli import check_overrides, print_scores, recipe
 from asrtl.io import write_json_atomic
 from asrtl.multilingual.train import train_multilingual
 from asrtl.train.device import resolve_device
@@ -38,10 +38,7 @@ def main(cfg: DictConfig) -> None:
         "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
         "scores": out["scores"]})
     for lang, by_split in out["scores"].items():
-        for name, s in by_split.items():
-            split, _, decode = name.partition("-")
-            print(f"{lang} {split} {decode or 'greedy'}: WER {s['wer_percent']:.1f}% "
-                  f"CER {s['cer_percent']:.1f}% (multilingual {out['checkpoint'].name})")
+        print_scores(lang, by_split, f"multilingual {out['checkpoint'].name}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from asrtl.cli import check_overrides, recipe
+from asrtl.cli import check_overrides, print_scores, recipe
 from asrtl.train.device import resolve_device
 from asrtl.train.run import pretrain_language
 
@@ -29,10 +29,7 @@ def main(cfg: DictConfig) -> None:
                             OmegaConf.to_container(cfg, resolve=True))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
-    for name, scores in out["scores"].items():
-        split, _, decode = name.partition("-")
-        print(f"{cfg.language} {split} {decode or 'greedy'}: WER {scores['wer_percent']:.1f}% "
-              f"CER {scores['cer_percent']:.1f}% ({out['checkpoint'].name})")
+    print_scores(cfg.language, out["scores"], out["checkpoint"].name)
 
 
 if __name__ == "__main__":
