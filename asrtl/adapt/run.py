@@ -98,13 +98,14 @@ def feasible(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.dev
     frames for the labels and the blanks between repeats)?"""
     model.to(device).eval()
     fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    data = BatchDataset(cuts, [[c.id] for c in cuts], vocab)  # one utterance a batch: no padding
     out = {}
-    for c in cuts:
-        b = BatchDataset(cuts, [[c.id]], vocab)[0].to(device)
+    for i in range(len(data)):
+        b = data[i].to(device)
         _, out_lens = model(*fbank(b.wavs, b.wav_lens))
         t = b.targets[0, :int(b.target_lens[0])]
         repeats = int((t[1:] == t[:-1]).sum()) if len(t) > 1 else 0
-        out[c.id] = int(out_lens[0]) >= len(t) + repeats
+        out[b.ids[0]] = int(out_lens[0]) >= len(t) + repeats
     return out
 
 
