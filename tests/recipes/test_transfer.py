@@ -58,10 +58,11 @@ def test_summary_and_copy_report(runs):
 def test_frozen_strategy_and_bad_inputs(runs, cache_dir, tmp_path):
     exp = runs["exp"]
     src = exp / "pretrain" / "assamese-0.06h"
-    cases = [
-        (["source=assamese", "transfer.layers=[encoder.layers.9]"],
+    cases = [  # the source already trained: each case fails before any training
+        ([f"source_checkpoint={src}", "transfer.layers=[encoder.layers.9]"],
          "unknown layer(s) ['encoder.layers.9']"),
-        (["source=assamese", "strategy=frozen", "strategy.trainable=[]"], "nothing to train"),
+        ([f"source_checkpoint={src}", "strategy=frozen", "strategy.trainable=[]"],
+         "nothing to train"),
         ([f"source_checkpoint={src}", "model=small"], "another architecture than model=small"),
         (["source=lao"], "closest available relative is 'thai'"),
     ]
