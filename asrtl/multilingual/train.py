@@ -12,7 +12,6 @@ import torch
 from asrtl.data.features import FeatureConfig
 from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
-from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.models.ctc import ModelConfig, num_parameters
 from asrtl.multilingual.data import multilingual_data
 from asrtl.multilingual.model import (
@@ -23,7 +22,7 @@ from asrtl.multilingual.model import (
 )
 from asrtl.train import distributed
 from asrtl.train.loop import TrainConfig, fit
-from asrtl.train.run import claim_run_dir
+from asrtl.train.run import claim_run_dir, score_splits
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +71,10 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
     if not distributed.is_main():
         return None
     best, _, ckpt = load_multilingual(run_dir)
-    scores: dict[str, dict[str, Any]] = {}
-    for lang, corpus in corpora.items():
-        scores[lang] = {}
-        words = cut_words(train[lang])
-        for split in decode_cfg.splits:
-            for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
-                out = results_dir(run_dir, f"{lang}/{split}", decode)
-                scores[lang][out.name] = evaluate_split(
-                    language_model(best, lang), vocabs[lang], corpus.cuts(split), device,
-                    out, decode=decode, lexicon=words, beam_size=decode_cfg.beam_size,
-                    extra={"language": lang, "split": split, "checkpoint": str(ckpt),
-                           "train_wall_s": result["train_wall_s"], "device": str(device)})
+    scores = {lang: score_splits(run_dir, f"{lang}/", language_model(best, lang), vocabs[lang],
+                                 corpus, cut_words(train[lang]), decode_cfg, device,
+                                 {"language": lang, "checkpoint": str(ckpt),
+                                  "train_wall_s": result["train_wall_s"],
+                                  "device": str(device)})
+              for lang, corpus in corpora.items()}
     return {"fit": result, "checkpoint": ckpt, "probs": probs, "scores": scores}

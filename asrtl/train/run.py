@@ -85,17 +85,30 @@ def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTC
     if not distributed.is_main():
         return None
     best = load_checkpoint(run_dir)
-    words = cut_words(train_cuts)
+    scores = score_splits(run_dir, "", best.model, vocab, corpus, cut_words(train_cuts),
+                          decode_cfg, device, {"checkpoint": str(best.path),
+                                               "train_wall_s": result["train_wall_s"],
+                                               "device": str(device)})
+    return {"fit": result, "checkpoint": best.path, "scores": scores}
+
+
+def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,
+                 corpus: Corpus, words: list[str], decode_cfg: Any, device: torch.device,
+                 extra: dict[str, Any]) -> dict[str, Any]:
+    """Decodes each of ``decode_cfg.splits`` greedily (and with the lexicon beam search when
+    ``decode_cfg.beam``) into ``results/<prefix><split>[-beam]/``.
+
+    Returns:
+        ``{"<split>[-beam]": scores}``.
+    """
     scores = {}
     for split in decode_cfg.splits:
         for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
-            out = results_dir(run_dir, split, decode)
+            out = results_dir(run_dir, f"{prefix}{split}", decode)
             scores[out.name] = evaluate_split(
-                best.model, vocab, corpus.cuts(split), device, out, decode=decode,
-                lexicon=words, beam_size=decode_cfg.beam_size,
-                extra={"split": split, "checkpoint": str(best.path),
-                       "train_wall_s": result["train_wall_s"], "device": str(device)})
-    return {"fit": result, "checkpoint": best.path, "scores": scores}
+                model, vocab, corpus.cuts(split), device, out, decode=decode, lexicon=words,
+                beam_size=decode_cfg.beam_size, extra={"split": split, **extra})
+    return scores
 
 
 def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: Any,
