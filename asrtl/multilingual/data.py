@@ -17,10 +17,8 @@ from lhotse import CutSet
 from asrtl.data.features import Fbank
 from asrtl.data.loader import Batch, BatchDataset, train_batches
 from asrtl.data.vocab import Vocabulary
-from asrtl.eval.evaluate import decode_cuts
-from asrtl.eval.score import score
 from asrtl.multilingual.model import MultilingualCTC, language_model
-from asrtl.train.loop import TrainConfig, TrainData
+from asrtl.train.loop import TrainConfig, TrainData, dev_scores
 
 Plan = list[tuple[str, list[str]]]  # (language, cut ids) per batch
 
@@ -108,11 +106,9 @@ def multilingual_data(train: dict[str, CutSet], dev: dict[str, CutSet],
         assert isinstance(model, MultilingualCTC)
         out: dict[str, float] = {}
         for lang in vocabs:
-            d = decode_cuts(language_model(model, lang), fbank, vocabs[lang], dev[lang],
-                            device, cfg.eval_batch_duration_s)
-            s = score(d.refs, d.hyps)
-            out.update({f"loss/{lang}": d.loss, f"wer/{lang}": s["wer"],
-                        f"cer/{lang}": s["cer"]})
+            s = dev_scores(language_model(model, lang), fbank, vocabs[lang], dev[lang], device,
+                           cfg.eval_batch_duration_s)
+            out.update({f"{k}/{lang}": v for k, v in s.items()})
         for k in ("loss", "wer", "cer"):
             out[k] = sum(out[f"{k}/{lang}"] for lang in vocabs) / len(vocabs)
         return out

@@ -115,13 +115,19 @@ class TrainData:
     validate: Callable[[torch.nn.Module, Fbank], dict[str, float]]
 
 
+def dev_scores(model: CTCModel, fbank: Fbank, vocab: Vocabulary, cuts: CutSet,
+               device: torch.device, batch_duration_s: float) -> dict[str, float]:
+    """Greedy decoding of ``cuts``: ``{"loss", "wer", "cer"}`` (fractions)."""
+    dev = decode_cuts(model, fbank, vocab, cuts, device, batch_duration_s)
+    scores = score(dev.refs, dev.hyps)
+    return {"loss": dev.loss, "wer": scores["wer"], "cer": scores["cer"]}
+
+
 def one_language(vocab: Vocabulary, train_cuts: CutSet, dev_cuts: CutSet, cfg: TrainConfig,
                  seed: int, device: torch.device) -> TrainData:
     """One language: duration-bucketed shuffled batches, validation WER/CER on ``dev_cuts``."""
     def validate(model: torch.nn.Module, fbank: Fbank) -> dict[str, float]:
-        dev = decode_cuts(model, fbank, vocab, dev_cuts, device, cfg.eval_batch_duration_s)
-        scores = score(dev.refs, dev.hyps)
-        return {"loss": dev.loss, "wer": scores["wer"], "cer": scores["cer"]}
+        return dev_scores(model, fbank, vocab, dev_cuts, device, cfg.eval_batch_duration_s)
 
     return TrainData(
         batches=lambda epoch: train_batches(train_cuts, cfg.batch_duration_s, seed, epoch),
