@@ -30,61 +30,15 @@ from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
-from asrtl.multilingual.model import load_source
 from asrtl.train import distributed
-from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
-from asrtl.train.run import claim_run_dir, pretrain_language, run_meta, train_and_score
+from asrtl.train.run import claim_run_dir, run_meta, train_and_score
 from asrtl.transfer.copy import CopyReport, copy_layers
+from asrtl.transfer.source import check_same_architecture, resolve_source
 from asrtl.transfer.strategies import apply_strategy
 
 log = logging.getLogger("transfer")
-
-MULTILINGUAL = "multilingual:"
-
-
-def source_model(cfg: DictConfig, device: torch.device) -> Checkpoint | None:
-    """The source checkpoint: given, pretrained earlier, pretrained now, or none (scratch)."""
-    if cfg.source_checkpoint:
-        return load_source(cfg.source_checkpoint)
-    if cfg.source == "none":
-        return None
-    if str(cfg.source).startswith(MULTILINGUAL):
-        languages = str(cfg.source).removeprefix(MULTILINGUAL)
-        run_dir = Path(cfg.exp_dir) / "multilingual" / languages
-        if not (run_dir / "checkpoints" / "best.json").is_file():
-            raise FileNotFoundError(
-                f"no multilingual model {languages} in {run_dir}: train it first with python "
-                f"recipes/multilingual.py languages=[{languages.replace('+', ',')}]")
-        return load_source(run_dir)
-    if cfg.source == "from-checkpoint":
-        raise ValueError("give source=<language> (or none) or source_checkpoint=<path>")
-    hours = cfg.source_hours or 6 * cfg.target_hours
-    run_dir = Path(cfg.exp_dir) / "pretrain" / f"{cfg.source}-{hours:g}h"
-    if not (run_dir / "results" / "test" / "scores.json").is_file():
-        log.info("source %s has no finished pretraining: pretraining it on %g h in %s",
-                 cfg.source, hours, run_dir)
-        config = {"language": cfg.source, "data": {**cfg.data, "hours": hours},
-                  "model": dict(cfg.model), "train": dict(cfg.train), "seed": cfg.seed,
-                  "decode": dict(cfg.decode)}
-        pretrain_language(run_dir, cfg.source, config["data"], cfg.model, cfg.train,
-                          cfg.decode, device, cfg.seed, config)
-    return load_checkpoint(run_dir)
-
-
-def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
-    """The source must have the target's architecture (the vocabulary aside).
-
-    Raises:
-        ValueError: naming the differing settings of both.
-    """
-    diff = source.model.cfg.differences(target, ignore=("name", "vocab_size"))
-    if diff:
-        raise ValueError(f"source checkpoint {source.path} has another architecture than "
-                         f"model={target.name}: {', '.join(diff)} (choose the matching "
-                         f"model=...)")
-
 
 @hydra.main(config_path="../conf", config_name="transfer", version_base="1.3")
 @recipe(distributed=True)
@@ -94,7 +48,8 @@ def main(cfg: DictConfig) -> None:
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
     distributed.init(device)
-    source = source_model(cfg, device)
+    source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir,
+                            cfg.source_hours or 6 * cfg.target_hours, cfg, device)
     with distributed.main_first():
         corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
                                 seed=cfg.seed)

@@ -123,11 +123,16 @@ class LIDModel(nn.Module):
         Returns:
             ``(log_posteriors (B, T, L), frame_lens (B,))``.
         """
+        x, lens = self.embed(wavs, wav_lens, augment)
+        return self.head(x).log_softmax(-1), lens
+
+    def embed(self, wavs: torch.Tensor, wav_lens: torch.Tensor,
+              augment: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's frame embeddings before the head: ``((B, T, C), frame_lens (B,))``."""
         x, lens = self.fbank(wavs, wav_lens)
         if augment is not None:
             x = augment(x)
-        x = self.encoder(x, lens.float() / x.shape[1])
-        return self.head(x).log_softmax(-1), lens
+        return self.encoder(x, lens.float() / x.shape[1]), lens
 
 
 def load_lid(path: str | Path) -> tuple[LIDModel, dict[str, Any]]:

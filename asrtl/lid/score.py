@@ -23,12 +23,20 @@ class Posteriors:
         ids: cut ids ``[N]``.
         sums: ``(N, L)`` posteriors summed over each utterance's frames.
         frames: ``(N,)`` frames per utterance.
+        embeddings: ``(N, C)`` the encoder's frame embeddings summed over each utterance.
     """
 
     languages: list[str]
     ids: list[str]
     sums: np.ndarray
     frames: np.ndarray
+    embeddings: np.ndarray | None = None
+
+    def mean_embedding(self) -> np.ndarray:
+        """``(C,)`` the encoder's embedding averaged over all frames."""
+        if self.embeddings is None:
+            raise ValueError("these posteriors were computed without embeddings")
+        return self.embeddings.sum(0) / max(self.frames.sum(), 1)
 
     def frame_mean(self, rows: np.ndarray | None = None) -> np.ndarray:
         """``(L,)`` posterior averaged over all frames (of the utterances ``rows``)."""
@@ -56,16 +64,19 @@ def posteriors(model: LIDModel, cuts: CutSet, device: torch.device,
     if not by_id:
         raise ValueError("no audio to score (0 utterances)")
     model.eval().to(device)
-    ids, sums, frames = [], [], []
+    ids, sums, frames, embs = [], [], [], []
     for batch in eval_batches(CutSet.from_cuts(by_id.values()), batch_duration_s):
         wavs, wav_lens = load_padded([by_id[i] for i in batch])
-        log_post, lens = model(wavs.to(device), wav_lens.to(device))
-        mask = (torch.arange(log_post.shape[1], device=device)[None] < lens[:, None])
-        sums.append((log_post.float().exp() * mask[..., None]).sum(1).cpu().numpy())
+        emb, lens = model.embed(wavs.to(device), wav_lens.to(device))
+        log_post = model.head(emb).log_softmax(-1)
+        mask = (torch.arange(log_post.shape[1], device=device)[None] < lens[:, None])[..., None]
+        sums.append((log_post.float().exp() * mask).sum(1).cpu().numpy())
+        embs.append((emb.float() * mask).sum(1).cpu().numpy())
         frames.append(lens.cpu().numpy())
         ids.extend(batch)
     return Posteriors(list(model.cfg.languages), ids, np.concatenate(sums).astype(np.float64),
-                      np.concatenate(frames).astype(np.float64))
+                      np.concatenate(frames).astype(np.float64),
+                      np.concatenate(embs).astype(np.float64))
 
 
 def rank_sources(post: Posteriors, exclude: Iterable[str] = ()) -> list[dict]:

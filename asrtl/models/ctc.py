@@ -76,9 +76,14 @@ class CTCModel(nn.Module):
         Returns:
             ``(log_probs (B, T', V), out_lens (B,))``.
         """
-        x, lens = self.frontend(feats, feat_lens)
-        x = self.encoder(x, lens)
+        x, lens = self.encode(feats, feat_lens)
         return self.head(x).log_softmax(dim=-1), lens
+
+    def encode(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor,
+                                                                             torch.Tensor]:
+        """The encoder's output before the head: ``(hidden (B, T', D), out_lens (B,))``."""
+        x, lens = self.frontend(feats, feat_lens)
+        return self.encoder(x, lens), lens
 
     def layer_names(self) -> list[str]:
         """The copyable units, input to output: ``frontend``, ``encoder.layers.N``, ``head``."""
