@@ -1,0 +1,176 @@
+"""A ranking run: gather what the chosen rankers need (target data, source models, a LID
+classifier over the sources, source audio), run them, combine, write ``ranking.json``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from lhotse import CutSet
+
+from asrtl.data.languages import get_language
+from asrtl.data.manifest import audio_cuts, cut_texts, prepare_corpus
+from asrtl.data.vocab import Vocabulary
+from asrtl.lid.model import LIDConfig, LIDModel, load_lid
+from asrtl.lid.train import train_lid
+from asrtl.rank.combine import combine, confidence, ordered
+from asrtl.rank.rankers import RankInputs, RankSettings, check_rankers, needs, run_rankers
+from asrtl.train.checkpoint import resolve_checkpoint
+from asrtl.train.loop import TrainConfig
+from asrtl.transfer.source import resolve_source
+
+log = logging.getLogger(__name__)
+
+# one ranker per kind of evidence, fixed before the bench measured any of them: the LID
+# posterior corrected for absorption, the LID embedding, the mapped source model's loss,
+# a transferability estimator on its features, transcript-free acoustic units
+DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "zero_shot", "logme", "units"]
+
+
+def is_path(target: str) -> bool:
+    """A target given as a manifest path rather than a language name."""
+    return "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
+
+
+def check_sources(target: str, sources: list[str]) -> None:
+    """Raises ``ValueError`` for fewer than 2 sources, a repeated one, or the target itself."""
+    if len(sources) < 2:
+        raise ValueError(f"ranking needs at least 2 candidate sources, got sources={sources}")
+    if len(set(sources)) != len(sources):
+        raise ValueError(f"sources repeat: {sources}")
+    if target in sources:
+        raise ValueError(f"source {target} is the target itself; leave it out of sources")
+
+
+def target_data(cfg: Any) -> tuple[CutSet, Vocabulary | None]:
+    """The target's train and dev cuts (a language's corpus at ``target_hours``, or a
+    manifest's cuts) and its vocabulary (``None`` without transcripts).
+
+    Raises:
+        ValueError: no audio, naming the target.
+    """
+    target = str(cfg.target)
+    try:
+        if is_path(target):
+            cuts = audio_cuts(target)
+        else:
+            corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, target,
+                                    seed=cfg.seed)
+            cuts = CutSet.from_cuts([*corpus.cuts("train"), *corpus.cuts("dev")])
+    except (ValueError, FileNotFoundError) as e:
+        raise type(e)(f"target {target}: {e}") from None
+    if len(cuts) == 0:
+        raise ValueError(f"target {target} has no audio")
+    texts = [t for t in cut_texts(cuts) if t.strip()] if all(c.supervisions for c in cuts) \
+        else []
+    return cuts, Vocabulary.from_texts(texts) if texts else None
+
+
+def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
+    """A LID classifier over ``sources``: ``lid.checkpoint`` when given, one that
+    ``recipes/lid.py`` trained over exactly them (``exp_dir/lid/a+b+c``), or one trained (or
+    resumed) in ``exp_dir/rank/lid/a+b+c`` on each source's training audio (``lid.hours``).
+
+    Raises:
+        ValueError: ``lid.checkpoint`` is over other languages.
+    """
+    name, lid = "+".join(sources), dict(cfg.lid)
+    if lid.get("checkpoint"):
+        model, meta = load_lid(lid["checkpoint"])
+        if sorted(meta["languages"]) != sorted(sources):
+            raise ValueError(f"lid.checkpoint={lid['checkpoint']} knows {meta['languages']}, "
+                             f"not sources={sources}")
+        return model
+    found = Path(cfg.exp_dir) / "lid" / name
+    if (found / "checkpoints" / "latest.json").is_file():
+        model, meta = load_lid(resolve_checkpoint(found))
+        if sorted(meta["languages"]) == sorted(sources):
+            log.info("reusing the LID model in %s", found)
+            return model
+    arch = LIDConfig.from_dict({k: lid[k] for k in ("encoder", "channels", "kernel_sizes",
+                                                    "dilations")} | {"languages": sources})
+    train = TrainConfig.from_dict({**cfg.train, **lid["train"]})
+    cuts = {s: prepare_corpus({**cfg.data, "hours": lid["hours"]}, s, seed=cfg.seed)
+            .cuts("train") for s in sources}
+    return train_lid(Path(cfg.exp_dir) / "rank" / "lid" / name, cuts, arch, train, device,
+                     cfg.seed, lid["utterance_loss"])
+
+
+@dataclass
+class Plan:
+    """A checked ranking request: rankers to show, rankers to combine, the target's data."""
+
+    names: list[str]
+    chosen: list[str]
+    cuts: CutSet
+    vocab: Vocabulary | None
+    wall_s: float
+
+
+def plan(cfg: Any) -> Plan:
+    """Checks a ranking request before anything is trained or written.
+
+    Raises:
+        ValueError: an unknown ranker or language, fewer than 2 sources, the target among
+            them, a target without audio, or transcript-needing rankers on a target without
+            transcripts (one line each).
+    """
+    t0 = time.perf_counter()
+    target, sources = str(cfg.target), [str(s) for s in cfg.sources]
+    names = [str(r) for r in cfg.rankers]
+    chosen = [str(r) for r in cfg.combine] if cfg.combine else \
+        [r for r in DEFAULT_COMBINE if r in names] or [r for r in names if r != "combined"]
+    check_rankers(names + chosen)
+    check_sources(target, sources)
+    if cfg.data.name == "embedded":
+        for s in sources:
+            get_language(s)
+    cuts, vocab = target_data(cfg)
+    if "models" in needs(names + chosen) and vocab is None:
+        raise ValueError(f"target {target} has no transcripts: rankers "
+                         f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
+    return Plan(names, chosen, cuts, vocab, time.perf_counter() - t0)
+
+
+def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
+    """Ranks ``cfg.sources`` for ``cfg.target``: the ``ranking.json`` content (see
+    ``recipes/rank.py``).
+
+    Raises:
+        FileNotFoundError: a source without a model when ``train_missing`` is false.
+    """
+    target, sources = str(cfg.target), [str(s) for s in cfg.sources]
+    want = needs(req.names + req.chosen)
+    walls = {"target_data": req.wall_s}
+    t0 = time.perf_counter()
+    hours = cfg.source_hours or 6 * cfg.target_hours
+    models = {s: resolve_source(s, None, cfg.exp_dir, hours, cfg, device,
+                                train_missing=cfg.train_missing) if "models" in want else None
+              for s in sources}
+    walls["source_models"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    audio = {s: prepare_corpus({**cfg.data, "hours": hours}, s, seed=cfg.seed).cuts("dev")
+             .subset(first=cfg.source_utts) for s in sources} if "audio" in want else {}
+    walls["source_audio"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lid = lid_model(cfg, sources, device) if "lid" in want else None
+    walls["lid_model"] = time.perf_counter() - t0
+    inputs = RankInputs(target=target, target_cuts=req.cuts,
+                        target_vocab=req.vocab or Vocabulary.from_texts(["a"]), sources=models,
+                        source_audio=audio, lid=lid, device=device, seed=cfg.seed,
+                        settings=RankSettings(**dict(cfg.settings)))
+    scores, ranker_walls = run_rankers(inputs, list(dict.fromkeys(req.names + req.chosen)))
+    combined = combine(scores, req.chosen)
+    shown = {r: scores[r] for r in req.names if r != "combined"}
+    return {"target": target, "sources": sources,
+            "rankers": {**shown, "combined": combined},
+            "ranking": ordered(combined),
+            "confidence": confidence(scores, req.chosen, combined),
+            "zero_shot_cer": {s: round(inputs.source_pass(s).cer, 4) for s in sources}
+            if "models" in want else None,
+            "target_utterances": len(req.cuts),
+            "wall_s": {**{k: round(v, 2) for k, v in walls.items()}, **ranker_walls}}

@@ -1,0 +1,89 @@
+"""recipes/rank.py as a user runs it, on the tiny corpus: bengali's candidates assamese
+(same script, closely related) and turkish (unrelated)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lhotse import CutSet
+
+from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+
+RANK = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.lr=3e-3",
+        "train.warmup_steps=20", "train.num_workers=0", "target_hours=0.02",
+        "source_hours=0.06", "lid.hours=0.03", "lid.train.epochs=6",
+        "lid.train.batch_duration_s=20", "source_utts=12", "settings.units_k=32",
+        *[a for a in TINY_DATA if not a.startswith("data.hours")]]
+
+
+@pytest.fixture(scope="module")
+def ranked(tiny_corpora, cache_dir, tmp_path_factory) -> dict:
+    exp = tmp_path_factory.mktemp("exp-rank")
+    res = _run("rank", "target=bengali", "sources=[assamese,turkish]", f"exp_dir={exp}", *RANK,
+               cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "best source for bengali: assamese" in res.stdout
+    return {"exp": exp, "run": exp / "rank" / "bengali",
+            "out": json.loads((exp / "rank" / "bengali" / "ranking.json").read_text())}
+
+
+def test_every_ranker_puts_the_related_language_first(ranked):
+    out = ranked["out"]
+    assert out["target"] == "bengali" and out["sources"] == ["assamese", "turkish"]
+    assert set(out["rankers"]) == {"lid_posterior", "lid_posterior_calibrated",
+                                   "lid_embedding", "zero_shot", "zero_shot_cer", "logme",
+                                   "leep", "units", "combined"}
+    for name, scores in out["rankers"].items():
+        assert scores["assamese"] > scores["turkish"], (name, scores)
+    assert [r["source"] for r in out["ranking"]] == ["assamese", "turkish"]
+    assert out["confidence"]["top"] == "assamese"
+    assert out["zero_shot_cer"]["assamese"] < out["zero_shot_cer"]["turkish"]
+
+
+def test_combined_ranking_is_recomputed_from_the_ranker_scores(ranked):
+    from asrtl.rank.combine import combine
+
+    out = ranked["out"]
+    rankers = {k: v for k, v in out["rankers"].items() if k != "combined"}
+    assert combine(rankers, out["confidence"]["rankers"]) == out["rankers"]["combined"]
+
+
+def test_a_rerun_reuses_the_sources_and_the_lid_model(ranked, cache_dir):
+    exp = ranked["exp"]
+    models = sorted(exp.glob("pretrain/*/checkpoints/*/model.safetensors"))
+    lid = sorted((exp / "rank" / "lid").glob("*/checkpoints/*/model.safetensors"))
+    stamps = {p: p.stat().st_mtime_ns for p in models + lid}
+    assert len(models) >= 2 and lid
+    res = _run("rank", "target=bengali", "sources=[assamese,turkish]", f"exp_dir={exp}", *RANK,
+               "train_missing=false", f"hydra.run.dir={exp}/rank/again", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert {p: p.stat().st_mtime_ns for p in models + lid} == stamps  # nothing retrained
+    again = json.loads((exp / "rank" / "again" / "ranking.json").read_text())
+    assert again["rankers"] == ranked["out"]["rankers"]  # deterministic
+
+
+def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
+    empty = tmp_path / "empty_cuts.jsonl.gz"
+    CutSet.from_cuts([]).to_file(empty)
+    exp = ranked["exp"]
+    cases = [
+        (["target=bengali", "sources=[assamese]"], "at least 2 candidate sources"),
+        (["target=bengali", "sources=[assamese,bengali]"], "source bengali is the target"),
+        (["target=bengali", "sources=[assamese,turkish]", "rankers=[lid_posterior,oracle]"],
+         "unknown ranker(s) ['oracle']"),
+        ([f"target={empty}", "sources=[assamese,turkish]", "rankers=[units]"], "no audio"),
+        (["target=bengali", "sources=[assamese,thai]", "train_missing=false"],
+         "source thai has no pretrained model"),
+        (["target=bengali", "sources=[assamese,klingon]"], "klingon"),
+    ]
+    for i, (args, needle) in enumerate(cases):
+        run_dir = tmp_path / f"bad{i}"
+        res = _run("rank", f"exp_dir={exp}", f"hydra.run.dir={run_dir}", *RANK, *args,
+                   cache=cache_dir)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
+        if i < 4:  # checked before anything is written: the corrected command is not blocked
+            assert not (run_dir / "run.json").exists()
+    assert not (Path(exp) / "pretrain" / "thai-0.06h").exists()
