@@ -131,7 +131,17 @@ def main(cfg: DictConfig) -> None:
         run_recipe("lid", [f"sources=[{','.join(langs)}]", f"seed={cfg.seed}",
                            f"device={cfg.device}", f"hydra.run.dir={study / lay.lid}",
                            *cfg.scale.lid, *cfg.overrides])
-    # 5. the seed table's extra rows for the focus target
+    # 5. every ranker of recipes/rank.py for each target, the other languages its candidates
+    # (the pretrained sources and the leave-one-out LID classifiers reused; never the test)
+    if len(langs) >= 3:
+        for t in langs:
+            if not (study / "rank" / t / "ranking.json").is_file():
+                run_recipe("rank", [
+                    f"target={t}", f"sources=[{','.join(s for s in langs if s != t)}]",
+                    f"target_hours={small}", f"source_hours={large}", "train_missing=false",
+                    f"lid.checkpoint={study / lay.lid / 'loo' / t}",
+                    f"hydra.run.dir={study / 'rank' / t}", *common])
+    # 6. the seed table's extra rows for the focus target
     source, how = ((str(cfg.focus.source), "the user") if cfg.focus.source else
                    focus_source(study, lay, target, langs))
     meta["focus"].update(source=source, chosen_by=how)

@@ -42,6 +42,33 @@ def spearman(x: list[float], y: list[float]) -> float | None:
     return None if math.isnan(rho) else round(rho, 4)
 
 
+def predictors(study: Path, langs: list[str], metric: Any) -> dict[str, Any]:
+    """Every ranker of ``rank/<target>/ranking.json`` (``recipes/rank.py``, run by the study
+    with 3 or more languages) judged against the study's transfer WER for that target."""
+    from asrtl.rank.combine import judge
+
+    per: dict[str, dict[str, dict]] = {}
+    for t in langs:
+        f = study / "rank" / t / "ranking.json"
+        if not f.is_file():
+            continue
+        ranking = json.loads(f.read_text(encoding="utf-8"))
+        wer = {s: [metric(f"{s}->{t}", "wer")] for s in ranking["sources"]}
+        if any(v[0] is None for v in wer.values()):
+            continue
+        for name, scores in ranking["rankers"].items():
+            per.setdefault(name, {})[t] = judge(scores, wer)
+    summary = {}
+    for name, targets in per.items():
+        rhos = [j["spearman"] for j in targets.values() if j["spearman"] is not None]
+        summary[name] = {"mean_spearman": round(sum(rhos) / len(rhos), 4) if rhos else None,
+                         "top1": sum(j["top1"] for j in targets.values()),
+                         "targets": len(targets),
+                         "mean_regret": round(sum(j["regret"] for j in targets.values())
+                                              / len(targets), 2)}
+    return {"per_target": per, "summary": summary}
+
+
 def collect(study: str | Path) -> dict[str, Any]:
     """Every number of the study from its result files.
 
@@ -107,12 +134,13 @@ def collect(study: str | Path) -> dict[str, Any]:
             "agree": (metric(f"{lid[0]['source']}->{t}", "wer") == metric(f"{by_wer[0]}->{t}",
                                                                          "wer"))
             if lid and by_wer and lid[0]["source"] in cands else None,
-            "spearman_lid_score_vs_wer": spearman([lid_scores[s] for s in both],
-                                                  [metric(f"{s}->{t}", "wer") for s in both]),
+            "spearman_lid_score_vs_neg_wer": spearman(
+                [lid_scores[s] for s in both], [-metric(f"{s}->{t}", "wer") for s in both]),
             "not_improved_over_scratch": not_improved(t, "wer"),
             "not_improved_over_scratch_cer": not_improved(t, "cer"),
         }
     return {"study": meta.get("name", study.name), "languages": langs,
+            "predictors": predictors(study, langs, metric),
             "small_hours": lay.small_hours, "large_hours": lay.large_hours,
             "strategy": lay.strategy, "adaptation": lay.adaptation, "focus": focus,
             "notes": meta.get("notes", []), "runs": runs, "wer": matrices["wer"],
@@ -200,14 +228,15 @@ def markdown(res: dict[str, Any]) -> str:
               "3 languages, the classifier over all of them, the target's own column left "
               "out). Best by WER: "
               "the source whose transfer reached the lowest WER. Spearman's rho between LID "
-              "score and WER over the sources: negative when LID ranks like WER.", "",
+              "score and minus the WER over the sources: positive when LID ranks like WER "
+              "(+1: the same order).", "",
               "| Target | LID ranking (top share in bootstrap) | Best by WER | Agree | rho |",
               "|---|---|---|---|---|"]
     agree = [v["agree"] for v in res["per_target"].values() if v["agree"] is not None]
     for t, v in res["per_target"].items():
         conf = "" if v["lid_confidence"] is None else f" ({100 * v['lid_confidence']:.0f} %)"
-        rho = "n/a" if v["spearman_lid_score_vs_wer"] is None else \
-            f"{v['spearman_lid_score_vs_wer']:+.2f}"
+        rho = "n/a" if v["spearman_lid_score_vs_neg_wer"] is None else \
+            f"{v['spearman_lid_score_vs_neg_wer']:+.2f}"
         ag = "n/a" if v["agree"] is None else ("yes" if v["agree"] else "no")
         lines.append(f"| {t} | {' > '.join(v['lid_ranking']) or 'n/a'}{conf} | "
                      f"{v['wer_best'] or 'n/a'} | {ag} | {rho} |")
@@ -219,6 +248,7 @@ def markdown(res: dict[str, Any]) -> str:
                         "the time." if sum(agree) * 2 <= len(agree) else
                         ", as the seed study found most of the time."))
         lines.append("")
+    lines += predictor_lines(res.get("predictors") or {})
     lines += ["## Did transfer always improve over no pretraining?", ""]
     for m, key in (("WER", "not_improved_over_scratch"),
                    ("CER", "not_improved_over_scratch_cer")):
@@ -233,6 +263,26 @@ def markdown(res: dict[str, Any]) -> str:
     if res["missing"]:
         lines += ["## Missing results", "", *[f"- `{m}`" for m in res["missing"]], ""]
     return "\n".join(lines)
+
+
+def predictor_lines(pred: dict[str, Any]) -> list[str]:
+    """The "which predictor" section: each ranker of ``recipes/rank.py`` against WER."""
+    lines = ["## Which predictor?", ""]
+    if not pred.get("summary"):
+        return lines + ["No source rankings in this study (`rank/<target>/ranking.json`, "
+                        "written by `recipes/study.py` for 3 or more languages).", ""]
+    lines += ["Each ranker of `recipes/rank.py` (reading only the target's train and dev "
+              "splits) against the transfer WER measured here, one seed: mean Spearman rho "
+              "between its score and minus the WER (positive: it ranks like WER), targets "
+              "whose best source it put first, and the WER points lost by taking its pick.",
+              "", "| Ranker | mean rho | top-1 | mean regret (WER points) | picks |",
+              "|---|---|---|---|---|"]
+    for name, v in pred["summary"].items():
+        rho = "n/a" if v["mean_spearman"] is None else f"{v['mean_spearman']:+.2f}"
+        picks = ", ".join(f"{t}: {j['pick']}" for t, j in pred["per_target"][name].items())
+        lines.append(f"| {name} | {rho} | {v['top1']}/{v['targets']} | "
+                     f"{v['mean_regret']:.1f} | {picks} |")
+    return lines + [""]
 
 
 def heatmap(path: Path, matrix: dict[str, dict[str, float | None]], cols: list[str],

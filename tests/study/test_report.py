@@ -58,7 +58,7 @@ def test_numbers_ranks_and_agreement(study):
     bn, asm = res["per_target"]["bengali"], res["per_target"]["assamese"]
     assert bn["wer_ranking"] == ["assamese", "turkish", "thai"] and bn["wer_best"] == "assamese"
     assert bn["lid_best"] == "assamese" and bn["agree"] is True
-    assert bn["spearman_lid_score_vs_wer"] == pytest.approx(-1.0)
+    assert bn["spearman_lid_score_vs_neg_wer"] == pytest.approx(1.0)  # LID ranks like WER
     assert asm["wer_best"] == "bengali" and asm["lid_best"] == "turkish"
     assert asm["agree"] is False
     assert asm["not_improved_over_scratch"] == ["thai"] and bn["not_improved_over_scratch"] == []
@@ -66,12 +66,33 @@ def test_numbers_ranks_and_agreement(study):
     assert res["runs"]["assamese->bengali"]["file"] == LAY.transfer("assamese", "bengali")
 
 
+def test_which_predictor_judges_each_ranker_against_wer(study):
+    from asrtl.study.report import markdown
+
+    assert collect(study)["predictors"]["summary"] == {}
+    _write(study, "rank/bengali/ranking.json", {
+        "target": "bengali", "sources": ["assamese", "thai", "turkish"],
+        "rankers": {"good": {"assamese": 3.0, "turkish": 2.0, "thai": 1.0},
+                    "bad": {"assamese": 1.0, "turkish": 2.0, "thai": 3.0}}})
+    res = collect(study)
+    wer = res["wer"]
+    good = res["predictors"]["per_target"]["good"]["bengali"]
+    bad = res["predictors"]["per_target"]["bad"]["bengali"]
+    assert good["spearman"] == 1.0 and good["top1"] and good["regret"] == 0
+    assert bad["spearman"] == -1.0 and bad["pick"] == "thai" and not bad["top1"]
+    assert bad["regret"] == pytest.approx(100 * (wer["thai"]["bengali"]
+                                                 - wer["assamese"]["bengali"]), abs=0.01)
+    assert res["predictors"]["summary"]["good"] == {"mean_spearman": 1.0, "top1": 1,
+                                                    "targets": 1, "mean_regret": 0.0}
+    assert "| good | +1.00 | 1/1 | 0.0 | bengali: assamese |" in markdown(res)
+
+
 def test_report_files_are_written_and_deterministic(study):
     out = write_report(study)
     md = (out / "report.md").read_text()
     assert "| bengali 0.1 h, no pretraining | 90.0 | 30.0 |" in md
     assert "| assamese 0.6 h -> bengali 0.1 h + discriminative | 53.0 | 17.0 |" in md
-    assert "| bengali | assamese > turkish > thai (90 %) | assamese | yes | -1.00 |" in md
+    assert "| bengali | assamese > turkish > thai (90 %) | assamese | yes | +1.00 |" in md
     assert "LID picked the best source for 1 of 2 targets" in md and "disagrees" in md
     assert "- By WER: no. Not better than the small-budget baseline: thai -> assamese." in md
     assert "- By CER: no. Not better than the small-budget baseline: thai -> assamese." in md
