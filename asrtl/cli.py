@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+# errors of the user's making: one line. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError)
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,22 @@ def recipe(fn: Callable[..., Any] | None = None, *, distributed: bool = False) -
             fail(f"{Path(sys.argv[0]).name} runs as one process (WORLD_SIZE="
                  f"{dist.world().size}): torchrun is for pretrain.py, transfer.py and "
                  f"multilingual.py")
+        from asrtl.train.signals import Interrupted, signals_as_errors
+
         try:
-            return fn(*args, **kwargs)
+            with signals_as_errors():
+                return fn(*args, **kwargs)
         except USER_ERRORS as e:
             log.debug("user error", exc_info=True)
-            fail(e.args[0] if isinstance(e, KeyError) and e.args else e)
+            fail(e)
+        except Interrupted as e:
+            fail(e, e.code)
+        except KeyboardInterrupt:
+            fail("interrupted by SIGINT (Ctrl-C); run the same command again to resume", 130)
+        except OSError as e:  # the filesystem: read-only, not a directory, disk full...
+            log.debug("filesystem error", exc_info=True)
+            fail(f"{e.strerror or type(e).__name__}: {e.filename or e}"
+                 + (f" -> {e.filename2}" if e.filename2 else ""))
         finally:
             dist.finish()
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from asrtl.models.ctc import CTCModel
-from asrtl.transfer.strategies import set_trainable
+from asrtl.models.layers import set_trainable
 
 METHODS = ("lhuc", "finetune_lower", "finetune_all", "kl")
 

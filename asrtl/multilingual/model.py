@@ -61,10 +61,10 @@ class MultilingualCTC(nn.Module):
         """Returns ``(log_probs (B, T', V_language), out_lens (B,))``.
 
         Raises:
-            KeyError: a language without a head.
+            ValueError: a language without a head.
         """
         if language not in self.heads:
-            raise KeyError(f"no head for language {language!r}; this model has "
+            raise ValueError(f"no head for language {language!r}; this model has "
                            f"{', '.join(self.heads)}")
         x, lens = self.frontend(feats, feat_lens)
         x = self.encoder(x, lens)

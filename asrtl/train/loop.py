@@ -29,11 +29,12 @@ from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.layers import freeze_frozen_norms, set_trainable
 from asrtl.train import distributed
 from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
-from asrtl.transfer.strategies import set_trainable
+from asrtl.train.signals import Interrupted, StopFlag, stop_requests
 
 log = logging.getLogger(__name__)
 
@@ -289,75 +290,101 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
 
     from tqdm.auto import tqdm
 
-    while epoch < cfg.epochs:
-        if stages and start_step == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
-            optimizer = build_optimizer(optimizer, epoch)
-            log.info("stage %d: training %s", stage_of(epoch), ", ".join(stages[stage_of(epoch)]))
-        batches, steps = first_epoch if epoch == 0 else my_batches(data.batches(epoch))
-        loader = make_loader(data.dataset(batches), cfg.num_workers,
-                             pin_memory=device.type == "cuda",
-                             start=start_step * cfg.accum_grad)
-        t0 = time.perf_counter()
-        model.train()
-        bar = tqdm(total=steps - start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   leave=False, disable=None if world.main else True)
-        micro = iter(loader)
-        for i in range(start_step, steps):
-            factor = lr_factor(step, total_steps, cfg.warmup_steps, cfg.schedule,
-                               cfg.final_lr_ratio)
-            for g in optimizer.param_groups:
-                g["lr"] = cfg.lr * g["lr_scale"] * factor
-            batch = [next(micro).to(device, non_blocking=True) for _ in range(cfg.accum_grad)]
-            seeds = [step_seed(seed, step * per_step + world.rank * cfg.accum_grad + a)
-                     for a in range(cfg.accum_grad)]
-            loss, grad_norm = train_step(train_model, fbank, specaug, optimizer, scaler, batch,
-                                         cfg.grad_clip, dtype, seeds)
-            loss = distributed.mean(loss, device)
-            step += 1
-            losses.append(loss)
-            trained_audio += sum(b.duration_s for b in batch)
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3f}")
-            writer.add_scalar("train/loss", loss, step)
-            if batch[0].language is not None and per_step == 1:  # one language per step
-                by_language.setdefault(batch[0].language, []).append(loss)
-                writer.add_scalar(f"train/loss/{batch[0].language}", loss, step)
-            writer.add_scalar("train/lr", cfg.lr * factor, step)
-            writer.add_scalar("train/grad_norm", grad_norm, step)
-            if step % cfg.checkpoint_every_steps == 0 and i + 1 < steps and world.main:
-                save(f"step-{step:06d}", i + 1, epoch)
-        bar.close()
-        epoch += 1
-        start_step = 0
-        if world.main:
-            epoch_loss = sum(losses) / max(len(losses), 1)
-            per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
-                            for k, v in sorted(by_language.items())}
-            valid = data.validate(model, fbank)
-            row = {"epoch": epoch, "step": step, "train_loss": round(epoch_loss, 4),
-                   **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
-                   **per_language, "lr": cfg.lr * factor,
-                   "epoch_s": round(time.perf_counter() - t0, 1)}
-            history.append(row)
-            for k in row.keys() - {"epoch", "step", "lr", "epoch_s"}:
-                writer.add_scalar(k.replace("_", "/", 1), row[k], step)
-            log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | "
-                     "%.0f s", epoch, row["train_loss"], row["valid_loss"],
-                     100 * row["valid_wer"], 100 * row["valid_cer"], row["lr"], row["epoch_s"])
-            name = f"step-{step:06d}"
-            if not best or (row["valid_wer"], row["valid_cer"]) < (best["wer"], best["cer"]):
-                best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
-                        "epoch": epoch, "step": step}
-            save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
-            if best["name"] == name:
-                write_json_atomic(ckpt_dir / "best.json", best)
-            write_metrics(run_dir, history)
-        losses, by_language = [], {}
-        distributed.barrier()  # the others wait while rank 0 validates and writes
+    with stop_requests() as stop:
+        while epoch < cfg.epochs:
+            if stages and start_step == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
+                optimizer = build_optimizer(optimizer, epoch)
+                log.info("stage %d: training %s", stage_of(epoch),
+                         ", ".join(stages[stage_of(epoch)]))
+            batches, steps = first_epoch if epoch == 0 else my_batches(data.batches(epoch))
+            loader = make_loader(data.dataset(batches), cfg.num_workers,
+                                 pin_memory=device.type == "cuda",
+                                 start=start_step * cfg.accum_grad)
+            t0 = time.perf_counter()
+            model.train()
+            freeze_frozen_norms(model)  # frozen layers keep their batch-norm statistics
+            bar = tqdm(total=steps - start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       leave=False, disable=None if world.main else True)
+            micro = iter(loader)
+            for i in range(start_step, steps):
+                factor = lr_factor(step, total_steps, cfg.warmup_steps, cfg.schedule,
+                                   cfg.final_lr_ratio)
+                for g in optimizer.param_groups:
+                    g["lr"] = cfg.lr * g["lr_scale"] * factor
+                batch = [next(micro).to(device, non_blocking=True) for _ in range(cfg.accum_grad)]
+                seeds = [step_seed(seed, step * per_step + world.rank * cfg.accum_grad + a)
+                         for a in range(cfg.accum_grad)]
+                loss, grad_norm = train_step(train_model, fbank, specaug, optimizer, scaler, batch,
+                                             cfg.grad_clip, dtype, seeds)
+                loss = distributed.mean(loss, device)
+                step += 1
+                losses.append(loss)
+                trained_audio += sum(b.duration_s for b in batch)
+                bar.update()
+                bar.set_postfix(loss=f"{loss:.3f}")
+                writer.add_scalar("train/loss", loss, step)
+                if batch[0].language is not None and per_step == 1:  # one language per step
+                    by_language.setdefault(batch[0].language, []).append(loss)
+                    writer.add_scalar(f"train/loss/{batch[0].language}", loss, step)
+                writer.add_scalar("train/lr", cfg.lr * factor, step)
+                writer.add_scalar("train/grad_norm", grad_norm, step)
+                saved = step % cfg.checkpoint_every_steps == 0
+                if saved and i + 1 < steps and world.main:
+                    save(f"step-{step:06d}", i + 1, epoch)
+                if i + 1 < steps and _stop_requested(stop, device, world.size):
+                    if world.main and not saved:
+                        save(f"step-{step:06d}", i + 1, epoch)
+                    writer.close()
+                    raise _interrupted(stop, f"at step {step}", ckpt_dir)
+            bar.close()
+            epoch += 1
+            start_step = 0
+            if world.main:
+                epoch_loss = sum(losses) / max(len(losses), 1)
+                per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
+                                for k, v in sorted(by_language.items())}
+                valid = data.validate(model, fbank)
+                row = {"epoch": epoch, "step": step, "train_loss": round(epoch_loss, 4),
+                       **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
+                       **per_language, "lr": cfg.lr * factor,
+                       "epoch_s": round(time.perf_counter() - t0, 1)}
+                history.append(row)
+                for k in row.keys() - {"epoch", "step", "lr", "epoch_s"}:
+                    writer.add_scalar(k.replace("_", "/", 1), row[k], step)
+                log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | "
+                         "%.0f s", epoch, row["train_loss"], row["valid_loss"],
+                         100 * row["valid_wer"], 100 * row["valid_cer"], row["lr"], row["epoch_s"])
+                name = f"step-{step:06d}"
+                if not best or (row["valid_wer"], row["valid_cer"]) < (best["wer"], best["cer"]):
+                    best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
+                            "epoch": epoch, "step": step}
+                save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
+                if best["name"] == name:
+                    write_json_atomic(ckpt_dir / "best.json", best)
+                write_metrics(run_dir, history)
+            losses, by_language = [], {}
+            distributed.barrier()  # the others wait while rank 0 validates and writes
+            if epoch < cfg.epochs and _stop_requested(stop, device, world.size):
+                writer.close()
+                raise _interrupted(stop, f"after epoch {epoch}", ckpt_dir)
     writer.close()
     return {"best": best, "last": history[-1] if history else {}, "steps": step,
             "train_wall_s": round(time.perf_counter() - wall0, 1),
             "audio_s_trained": round(distributed.mean(trained_audio, device) * world.size, 1)}
+
+
+def _stop_requested(stop: StopFlag, device: torch.device, world_size: int) -> bool:
+    """Whether a stop signal reached this process (under DDP: any rank, so that all stop
+    after the same step)."""
+    if world_size == 1:
+        return bool(stop.signum)
+    return distributed.mean(float(bool(stop.signum)), device) > 0
+
+
+def _interrupted(stop: StopFlag, where: str, ckpt_dir: Path) -> Interrupted:
+    return Interrupted(stop.signum or 15, (
+        f"interrupted by {stop.name or 'a signal to another process'} {where}: checkpoint in "
+        f"{ckpt_dir}; run the same command again to resume"))
 
 
 class _NoWriter:

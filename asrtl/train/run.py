@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +40,38 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
+_HELD: dict[Path, int] = {}  # run dirs this process holds -> the open lock file
+
+
+def hold_run_dir(run_dir: Path) -> None:
+    """Takes ``run_dir/.lock`` (an exclusive ``flock``, released by the kernel when this
+    process ends, however it ends: a killed run leaves no stale lock).
+
+    Raises:
+        ValueError: another live process holds it, naming that process.
+    """
+    key = run_dir.resolve()
+    if key in _HELD:
+        return
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise ValueError(f"{run_dir} is in use by a live run ({holder}); wait for it or use "
+                         f"another exp_dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+    _HELD[key] = fd
+
+
 def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
     """Records ``config`` in ``run_dir/run.json``, or checks it against a previous run's.
+
+    The directory is held (:func:`hold_run_dir`) until this process ends. An earlier run
+    that failed before its first checkpoint does not count: its ``run.json`` is replaced.
 
     Returns:
         True when the directory holds an earlier run of the same configuration (resume).
@@ -45,11 +79,18 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
 
     Raises:
         ValueError: when the directory holds a run of another configuration, naming the
-            settings that differ (a rerun resumes; it never clobbers).
+            settings that differ (a rerun resumes; it never clobbers), or a live run.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main():
+        hold_run_dir(run_dir)
     f = run_dir / "run.json"
     if not f.is_file():
+        write_json_atomic(f, config)
+        return False
+    if not (run_dir / "checkpoints" / "latest.json").is_file():
+        # the earlier run stopped before its first checkpoint: nothing of it to resume
+        log.info("%s: the earlier run saved no checkpoint; starting over", run_dir)
         write_json_atomic(f, config)
         return False
     old, new = _flatten(json.loads(f.read_text())), _flatten(config)

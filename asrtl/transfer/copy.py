@@ -16,6 +16,7 @@ import torch
 
 from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel
+from asrtl.models.layers import resolve_layers
 
 
 @dataclass
@@ -60,23 +61,6 @@ class CopyReport:
             line += (f"; head: {len(self.head.mapped)} tokens mapped, {len(self.head.new)} new "
                      f"({self.head.init}), coverage: tokens {self.head.token_coverage:.1%}{text}")
         return line
-
-
-def resolve_layers(model: CTCModel, layers: Iterable[str] | None) -> list[str]:
-    """The layers to copy, in model order; default: all of them (the head vocab-mapped).
-
-    Raises:
-        ValueError: for a name that is not a layer of the model, listing the valid names.
-    """
-    valid = model.layer_names()
-    if layers is None:
-        return valid
-    chosen = list(dict.fromkeys(str(n) for n in layers))
-    unknown = [n for n in chosen if n not in valid]
-    if unknown:
-        raise ValueError(f"unknown layer(s) {unknown} in transfer.layers; valid: "
-                         f"{', '.join(valid)}")
-    return [n for n in valid if n in chosen]
 
 
 def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,

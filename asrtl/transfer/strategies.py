@@ -10,33 +10,12 @@ from typing import Any
 from torch import nn
 
 from asrtl.models.ctc import CTCModel
-from asrtl.transfer.copy import resolve_layers
+from asrtl.models.layers import resolve_layers, set_trainable
 
 
 def layer_parameters(model: CTCModel, layer: str) -> list[nn.Parameter]:
     """The parameters of one named layer."""
     return list(model.get_submodule(layer).parameters())
-
-
-def set_trainable(model: CTCModel, layers: Iterable[str]) -> list[str]:
-    """Trains exactly ``layers`` (names validated), freezes every other parameter.
-
-    Returns:
-        The names of the frozen parameters.
-
-    Raises:
-        ValueError: an unknown layer name, or no layer at all (nothing to train).
-    """
-    chosen = set(resolve_layers(model, list(layers)))
-    if not chosen:
-        raise ValueError("nothing to train: the strategy leaves every layer frozen")
-    frozen = []
-    for layer in model.layer_names():
-        for name, p in model.get_submodule(layer).named_parameters(prefix=layer):
-            p.requires_grad_(layer in chosen)
-            if layer not in chosen:
-                frozen.append(name)
-    return frozen
 
 
 def discriminative_groups(model: CTCModel, decay: float, toward: str = "input"

@@ -50,7 +50,7 @@ def test_each_head_learns_only_from_its_languages_batches(setup):
                                before[f"heads.{batch.language}.weight"])
         for shared in ("frontend.out.weight", "encoder.layers.1.ffn2.sequential.4.weight"):
             assert not torch.equal(after[shared], before[shared])  # every batch trains these
-    with pytest.raises(KeyError, match="no head for language 'lao'"):
+    with pytest.raises(ValueError, match="no head for language 'lao'"):
         model(torch.zeros(1, 50, 80), torch.tensor([50]), "lao")
 
 

@@ -92,3 +92,19 @@ def test_chain_thaw_trains_exactly_one_group_per_stage(tiny_corpora, tmp_path):
     assert moved_per_stage[:4] == [{"head"}, {"frontend"}, {"encoder.layers.0"},
                                    {"encoder.layers.1"}]
     assert moved_per_stage[4] == set(model.layer_names())
+
+
+def test_frozen_layers_keep_their_batch_norm_statistics(model):
+    from asrtl.models.layers import freeze_frozen_norms
+
+    set_trainable(model, ["encoder.layers.2", "head"])
+    norms = {n: m for n, m in model.named_modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    assert norms  # the Conformer's convolution modules have batch norms
+    before = {n: m.running_mean.clone() for n, m in norms.items()}
+    model.train()
+    freeze_frozen_norms(model)
+    model(torch.randn(2, 50, 80), torch.tensor([50, 40]))
+    for n, m in norms.items():
+        moved = not torch.equal(m.running_mean, before[n])
+        assert moved == n.startswith("encoder.layers.2"), n
