@@ -5,7 +5,9 @@
         language=english split=all
 
 Writes ``results/<split>[-beam]/`` beside the checkpoint's run (for another corpus:
-``results/<source>-<language>-<split>[-beam]/``).
+``results/<source>-<language>-<split>[-beam]/``), or, given ``exp_dir=E``, under
+``E/decode/<run name>/results/`` (the checkpoint's directory is then only read). ``split=all``
+reads every utterance of the corpus, however few: a user corpus is not split then.
 """
 
 from pathlib import Path
@@ -19,6 +21,11 @@ from asrtl.data.manifest import cut_words, prepare_corpus
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
+
+
+def output_run_dir(run_dir: Path, exp_dir: str | None) -> Path:
+    """Where results go: the checkpoint's run, or ``<exp_dir>/decode/<run name>``."""
+    return run_dir if not exp_dir else Path(exp_dir) / "decode" / (run_dir.name or "run")
 
 
 def lexicon_words(setting: str, ckpt_meta: dict) -> list[str] | None:
@@ -46,11 +53,11 @@ def main(cfg: DictConfig) -> None:
     own = cfg.get("data") is None
     data = ckpt.meta["config"]["data"] if own else cfg.data
     language = cfg.language or ckpt.language
-    corpus = prepare_corpus(data, language, seed=ckpt.meta["config"].get("seed", cfg.seed))
-    splits = corpus.splits if cfg.split == "all" else [cfg.split]
-    cuts = CutSet.from_cuts(c for s in splits for c in corpus.cuts(s))
+    corpus = prepare_corpus(data, language, seed=ckpt.meta["config"].get("seed", cfg.seed),
+                            hold_out=own or cfg.split != "all")
+    cuts = corpus.cuts(cfg.split)
     name = cfg.split if own else f"{corpus.source}-{language}-{cfg.split}"
-    out = results_dir(run_dir, name, cfg.decode)
+    out = results_dir(output_run_dir(run_dir, cfg.exp_dir), name, cfg.decode)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=cfg.decode,
         lexicon=lexicon_words(cfg.lexicon, ckpt.meta) if cfg.decode == "beam" else None,

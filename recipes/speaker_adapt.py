@@ -5,6 +5,8 @@
         method=finetune_lower
     python recipes/speaker_adapt.py checkpoint=... data=kaldi data.path=/path/to/kaldi/dir \
         split=test speaker=spk07 utts=5
+    python recipes/speaker_adapt.py checkpoint=... data=kaldi data.path=/path/to/alice \
+        split=all speaker=alice utts=[1,2,5]    # a Kaldi dir of one speaker's recordings
 
 Each speaker's utterances are split once: a pool of max(utts) for adaptation (the first k
 adapt with k) and the rest for evaluation, the same for every k and never adapted on. Writes
@@ -39,14 +41,15 @@ log = logging.getLogger("speaker_adapt")
 
 
 def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
-    """The corpus to adapt on: the checkpoint's own (embedded, no data.path) or ``data``."""
+    """The corpus to adapt on: the checkpoint's own (embedded, no data.path) or ``data``;
+    with ``split=all`` a user corpus is not split (every utterance, however few)."""
     if cfg.data.name == "embedded" and not cfg.data.get("path"):
         info = base.meta.get("corpus", {})
         if not info.get("dir") or not Path(info["dir"]).is_dir():
             raise FileNotFoundError(f"the corpus of checkpoint {base.path} is gone "
                                     f"({info.get('dir')}); give data=... data.path=...")
         return Corpus(base.language, info.get("source", "embedded"), Path(info["dir"]), {})
-    return prepare_corpus(cfg.data, base.language, seed=cfg.seed)
+    return prepare_corpus(cfg.data, base.language, seed=cfg.seed, hold_out=cfg.split != "all")
 
 
 def wer_cer(model: CTCModel, vocab, cuts, device: torch.device) -> dict:

@@ -23,7 +23,7 @@ from lhotse import CutSet, RecordingSet, SupervisionSet
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from asrtl.data.corpora import IMPORTERS
+from asrtl.data.corpora import IMPORTERS, Bad
 from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
@@ -64,11 +64,14 @@ class Corpus:
         return [s for s in SPLITS if (self.dir / f"{s}_cuts.jsonl.gz").is_file()]
 
     def cuts(self, split: str) -> CutSet:
-        """The split's cuts (eager: corpora here are small enough to hold in memory).
+        """The split's cuts (eager: corpora here are small enough to hold in memory);
+        ``all``: every utterance of every split.
 
         Raises:
             ValueError: when the corpus has no such split.
         """
+        if split == "all":
+            return CutSet.from_cuts(c for s in self.splits for c in self.cuts(s))
         path = self.dir / f"{split}_cuts.jsonl.gz"
         if not path.is_file():
             raise ValueError(f"corpus {self.dir} has no split {split!r} (has {self.splits})")
@@ -93,7 +96,8 @@ def _embedded_config(data: Mapping[str, Any], seed: int) -> EmbeddedConfig:
     return EmbeddedConfig(**kwargs)
 
 
-def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0) -> Corpus:
+def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0,
+                   hold_out: bool = True) -> Corpus:
     """Builds or reuses the corpus that ``data`` (the ``data`` config group) describes.
 
     Args:
@@ -102,6 +106,9 @@ def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0) -> Cor
         language: registry name for ``embedded``; any label for real corpora (a registry name
             additionally enables the script check).
         seed: seed of generation and of speaker splits.
+        hold_out: for a real corpus without dev/test, carve them out of its utterances by
+            speaker; ``False`` keeps the corpus's own splits, however few utterances it has
+            (what ``split=all`` reads: every utterance).
 
     Raises:
         ValueError: unknown source or language, bad utterances (named), bad options.
@@ -114,7 +121,7 @@ def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0) -> Cor
         out = prepare_embedded(language, cfg, cache)
         lang = get_language(language).name
     elif source in IMPORTERS:
-        out = _prepare_real(source, data, language, seed, cache)
+        out = _prepare_real(source, data, language, seed, cache, hold_out)
         lang = language
     else:
         raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
@@ -129,8 +136,19 @@ def _registry_language(language: str) -> Language | None:
         return None
 
 
+def _bad_handler(skip_bad: bool, counts: dict[str, int], where: str = "") -> Bad:
+    """Counts each bad utterance by kind; raises its one-line error unless ``skip_bad``."""
+
+    def bad(kind: str, msg: str) -> None:
+        counts[kind] = counts.get(kind, 0) + 1
+        if not skip_bad:
+            raise ValueError(f"{where}{msg} (data.skip_bad=true drops such utterances)")
+
+    return bad
+
+
 def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int,
-                  cache: Path) -> Path:
+                  cache: Path, hold_out: bool = True) -> Path:
     path = data.get("path")
     if not path:
         raise ValueError(f"data={source} needs data.path=<corpus directory or manifest>")
@@ -143,19 +161,25 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
               "language": language, "seed": seed, "hours": hours,
               **{k: data.get(k) for k in ("out_of_script", "skip_bad", "dev_fraction",
                                           "test_fraction", "sample_rate")}}
+    if not hold_out:  # only then: the cache keys of held-out corpora stay as they were
+        params["hold_out"] = False
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     out = cache / source / language / key / f"corpus-{hours or 'all'}h"
     if (out / "summary.json").is_file():
         log.info("reusing cached %s manifests in %s", source, out)
         return out
-    manifests = IMPORTERS[source](path, language)
-    lang = _registry_language(language)
     counts: dict[str, int] = {}
+    manifests = IMPORTERS[source](path, language,
+                                  _bad_handler(bool(data.get("skip_bad", False)), counts))
+    lang = _registry_language(language)
     cleaned = {split: _clean(recs, sups, language, lang, data, counts, f"{source}:{split}")
                for split, (recs, sups) in manifests.items()}
     splits = _assign_splits(cleaned, seed, float(data.get("dev_fraction", 0.1)),
-                            float(data.get("test_fraction", 0.1)))
-    if hours:
+                            float(data.get("test_fraction", 0.1)), hold_out)
+    dropped = {k: n for k, n in counts.items() if k != "out_of_script"}
+    if dropped:
+        log.warning("%s: dropped bad utterances (data.skip_bad=true): %s", path, dropped)
+    if hours and "train" in splits:
         splits["train"] = _limit_hours(splits["train"], float(hours), seed)
     summary = {"language": language, "source": source, "path": str(path), "key": key,
                "params": params, "bad_utterances": counts}
@@ -164,12 +188,14 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
 
 
 def _fingerprint(path: Path) -> str:
-    """Hash of the names, sizes and mtimes of the corpus's files (two levels deep; a Common
-    Voice ``clips/`` folder excluded): editing ``text`` or a TSV in place invalidates the cache,
-    which a directory's own mtime would not."""
+    """Hash of the names, sizes and mtimes of the corpus's files (two levels deep, and a
+    BABEL pack's ``transcription/`` files; a Common Voice ``clips/`` folder excluded): editing
+    ``text``, a TSV or a transcript in place invalidates the cache, which a directory's own
+    mtime would not."""
+    patterns = ("*", "*/*", "*/*/transcription/*", "*/*/*/transcription/*")
     paths = [path] if path.is_file() else sorted(
-        p for pattern in ("*", "*/*") for p in path.glob(pattern)
-        if p.is_file() and p.parent.name != "clips")
+        {p for pattern in patterns for p in path.glob(pattern)
+         if p.is_file() and p.parent.name != "clips"})
     h = hashlib.sha1()
     for p in paths:
         st = p.stat()
@@ -182,18 +208,12 @@ def _clean(recs: RecordingSet, sups: SupervisionSet | None, label: str, lang: La
     """Validates and normalises supervisions; returns cuts. Bad ones raise or are counted."""
     if sups is None or len(sups) == 0:
         raise ValueError(f"{where}: no transcribed utterances")
-    skip_bad = bool(data.get("skip_bad", False))
+    bad = _bad_handler(bool(data.get("skip_bad", False)), counts, f"{where}: ")
     policy = str(data.get("out_of_script", "warn"))
     if policy not in ("warn", "refuse", "drop"):
         raise ValueError(f"data.out_of_script must be warn, refuse or drop, got {policy!r}")
     rec_ids = set(recs.ids)
     kept = []
-
-    def bad(kind: str, msg: str) -> None:
-        counts[kind] = counts.get(kind, 0) + 1
-        if not skip_bad:
-            raise ValueError(f"{where}: {msg} (data.skip_bad=true drops such utterances)")
-
     for sup in sups:
         if sup.recording_id not in rec_ids:
             bad("missing_recording", f"utterance {sup.id!r} has no recording "
@@ -255,12 +275,15 @@ def _split_by_speaker(cuts: CutSet, fraction: float, seed: int, name: str) -> tu
 
 
 def _assign_splits(cleaned: dict[str, CutSet], seed: int, dev_fraction: float,
-                   test_fraction: float) -> dict[str, CutSet]:
+                   test_fraction: float, hold_out: bool = True) -> dict[str, CutSet]:
     """train/dev/test from whatever splits the corpus had; missing ones are carved out of
-    the training data by speaker (held-out speakers, as for the embedded corpus)."""
+    the training data by speaker (held-out speakers, as for the embedded corpus), unless
+    ``hold_out`` is false (the corpus's own splits; an unsplit corpus is all ``train``)."""
     splits = dict(cleaned)
     if "all" in splits:
         splits.setdefault("train", splits.pop("all"))
+    if not hold_out:
+        return splits
     if "train" not in splits:
         raise ValueError(f"corpus has no training split (has {sorted(splits)})")
     for name, frac in (("test", test_fraction), ("dev", dev_fraction)):

@@ -193,3 +193,67 @@ def test_kaldi_segments_cut_recordings_into_utterances(shared_clips, tmp_path):
     (kaldi / "utt2spk").write_text("jfk-a jfk\njfk-b jfk\n")
     with pytest.raises(ValueError, match="'jfk-b' names recording 'tape9'"):
         prepare_corpus(_data("kaldi", kaldi, tmp_path / "c2"), "english")
+
+
+def test_skip_bad_drops_zero_length_audio_and_orphan_ids(shared_clips, tmp_path):
+    """data.skip_bad=true drops (and counts) what otherwise stops the import in one line."""
+    rows = [dict(r) for r in shared_clips if r["speaker"] == "ljspeech"]
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
+    rows[0]["abspath"] = str(empty)
+    kaldi = _kaldi_dir(tmp_path / "k", rows)
+    with (kaldi / "text").open("a") as f:
+        f.write("ghost-utt hello\n")  # a transcript whose id is not in wav.scp
+    with (kaldi / "utt2spk").open("a") as f:
+        f.write("ghost-utt ljspeech\n")
+    with (kaldi / "wav.scp").open("a") as f:
+        f.write(f"untranscribed {rows[1]['abspath']}\n")  # audio without a transcript
+    with (kaldi / "utt2spk").open("a") as f:
+        f.write("untranscribed ljspeech\n")
+    with pytest.raises(ValueError, match=r"'untranscribed' is in .*wav.scp but not in .*text "
+                                         r".*\(data.skip_bad=true drops such utterances\)$"):
+        prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "english")
+    corpus = prepare_corpus(_data("kaldi", kaldi, tmp_path / "c", skip_bad=True), "english")
+    assert corpus.summary["bad_utterances"] == {"zero_length": 1, "missing_recording": 1,
+                                                "missing_transcript": 1}
+    kept = sorted(corpus.cuts("all").ids)
+    assert kept == sorted(r["utt_id"] for r in rows[1:])
+    # each alone, without skip_bad: one line naming it
+    only_empty = _kaldi_dir(tmp_path / "k2", rows)
+    with pytest.raises(ValueError, match=r"zero-length audio for 'ljspeech_1': .*empty.wav "
+                                         r"\(data.skip_bad=true"):
+        prepare_corpus(_data("kaldi", only_empty, tmp_path / "c"), "english")
+
+
+def test_skip_bad_drops_segments_of_unknown_recordings(shared_clips, tmp_path):
+    lj = [r for r in shared_clips if r["speaker"] == "ljspeech"][:3]
+    kaldi = tmp_path / "seg"
+    kaldi.mkdir()
+    (kaldi / "wav.scp").write_text("".join(f"{r['utt_id']} {r['abspath']}\n" for r in lj))
+    (kaldi / "segments").write_text("".join(f"{r['utt_id']}-s {r['utt_id']} 0.0 -1\n"
+                                            for r in lj) + "lost-s tape9 0.0 1.0\n")
+    (kaldi / "text").write_text("".join(f"{r['utt_id']}-s {r['transcript']}\n" for r in lj)
+                                + "lost-s words\n")
+    (kaldi / "utt2spk").write_text("".join(f"{r['utt_id']}-s lj\n" for r in lj) + "lost-s x\n")
+    with pytest.raises(ValueError, match="'lost-s' names recording 'tape9'"):
+        prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "english")
+    corpus = prepare_corpus(_data("kaldi", kaldi, tmp_path / "c", skip_bad=True), "english")
+    assert corpus.summary["bad_utterances"] == {"missing_recording": 1}
+    assert len(corpus.cuts("all")) == 3
+
+
+def test_commonvoice_skip_bad_drops_zero_length_clips(shared_clips, tmp_path):
+    cv = tmp_path / "cv"
+    (cv / "clips").mkdir(parents=True)
+    rows = [r for r in shared_clips if r["language"] == "en"][:5]
+    sf.write(cv / "clips" / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    lines = ["client_id\tpath\tsentence\n", "x\tempty.wav\thello\n"]
+    for r in rows:
+        (cv / "clips" / f"{r['utt_id']}.wav").symlink_to(r["abspath"])
+        lines.append(f"{r['speaker']}\t{r['utt_id']}.wav\t{r['transcript']}\n")
+    (cv / "validated.tsv").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ValueError, match="zero-length audio for 'empty'"):
+        prepare_corpus(_data("commonvoice", cv, tmp_path / "c"), "english")
+    corpus = prepare_corpus(_data("commonvoice", cv, tmp_path / "c", skip_bad=True), "english")
+    assert corpus.summary["bad_utterances"] == {"zero_length": 1}
+    assert len(corpus.cuts("all")) == len(rows)
