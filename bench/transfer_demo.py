@@ -1,4 +1,4 @@
-"""The seed study's shape at demo scale, over seeds, and every strategy for two sources.
+"""The reference study's shape at demo scale, over seeds, and every strategy for two sources.
 
     python bench/transfer_demo.py [--seeds 0 1 2] [--exp /tmp/transfer-demo]
 

@@ -7,7 +7,7 @@
 
 A frame-level classifier is trained on the sources' training audio (``hours`` each) and
 scored on held-out speakers (``score_split``). A source's score for a target is its posterior
-averaged over all the target's frames (the seed study's score); the highest is the best
+averaged over all the target's frames (the reference study's score); the highest is the best
 source to pretrain on. Writes ``exp/lid/<name>/``: checkpoints/, accuracy.json,
 lid_matrix.{csv,json} (rows: input language, columns: predicted language), and with a target
 ranking.json; without one, each language's leave-one-out ranking in

@@ -1,4 +1,4 @@
-"""The seed study in one command: pretraining, baselines, the transfer matrix, LID, report.
+"""The reference study in one command: pretraining, baselines, the transfer matrix, LID, report.
 
     python recipes/study.py languages=[bengali,assamese,thai,turkish]       # demo scale
     python recipes/study.py languages=[...] scale=full device=cuda          # hours, on a GPU
@@ -14,10 +14,6 @@ resumes, so killing the study and rerunning it finishes only what is missing. Th
 
 import json
 import logging
-import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import hydra
@@ -27,34 +23,11 @@ from omegaconf import DictConfig
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.languages import get_language
 from asrtl.io import write_json_atomic
+from asrtl.jobs import run_recipe, sweep
 from asrtl.study.layout import StudyLayout
 from asrtl.study.report import write_report
 
 log = logging.getLogger("study")
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_recipe(name: str, args: list[str], threads: int | None = None) -> None:
-    """Runs ``recipes/<name>.py`` with ``args`` (``threads``: CPU threads per job); a
-    failure names the job."""
-    cmd = [sys.executable, str(REPO / "recipes" / f"{name}.py"), *args]
-    log.info("running %s", " ".join(cmd[1:]))
-    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads),
-                                        "MKL_NUM_THREADS": str(threads)}
-    res = subprocess.run(cmd, cwd=REPO, env=env)
-    if res.returncode != 0:
-        raise ValueError(f"study job failed (exit {res.returncode}): recipes/{name}.py "
-                         f"{' '.join(args)}")
-
-
-def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str) -> None:
-    """One Hydra multirun over ``grid`` (skipped when a value list is empty)."""
-    if all(grid.values()):
-        # parallel local jobs share the cores instead of each spinning on all of them
-        cpus, jobs = os.cpu_count() or 1, math.prod(len(v) for v in grid.values())
-        threads = max(1, cpus // min(jobs, cpus)) if launcher == "joblib" else None
-        run_recipe(name, ["-m", *(f"{k}={','.join(v)}" for k, v in grid.items()), *args,
-                          f"hydra/launcher={launcher}"], threads)
 
 
 def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str]
@@ -141,7 +114,7 @@ def main(cfg: DictConfig) -> None:
                     f"target_hours={small}", f"source_hours={large}", "train_missing=false",
                     f"lid.checkpoint={study / lay.lid / 'loo' / t}",
                     f"hydra.run.dir={study / 'rank' / t}", *common])
-    # 6. the seed table's extra rows for the focus target
+    # 6. the reference table's extra rows for the focus target
     source, how = ((str(cfg.focus.source), "the user") if cfg.focus.source else
                    focus_source(study, lay, target, langs))
     meta["focus"].update(source=source, chosen_by=how)

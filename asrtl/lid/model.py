@@ -1,6 +1,6 @@
 """A frame-level language-ID network: fbank, SpeechBrain's x-vector TDNN, a per-frame head.
 
-The seed study scores a source language by the LID posterior averaged over the target's
+The reference study scores a source language by the LID posterior averaged over the target's
 frames, so the classifier is frame-level (no pooling before the head): the average over
 frames is then exact, and an utterance's score is the average over its own frames.
 """

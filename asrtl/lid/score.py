@@ -1,4 +1,4 @@
-"""LID posteriors over a cut set, and what the seed study makes of them: per-language scores
+"""LID posteriors over a cut set, and what the reference study makes of them: per-language scores
 (posteriors averaged over frames), rankings of candidate sources, bootstrap confidence."""
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def posteriors(model: LIDModel, cuts: CutSet, device: torch.device,
 
 
 def rank_sources(post: Posteriors, exclude: Iterable[str] = ()) -> list[dict]:
-    """Candidate sources, best first, by the frame-averaged posterior (the seed's score);
+    """Candidate sources, best first, by the frame-averaged posterior (the reference study's score);
     ``utterance_score`` is the utterance-averaged variant. ``exclude``: classes that are not
     candidates (the target itself, when the classifier knows it)."""
     frame, utt = post.frame_mean(), post.utterance_mean()

@@ -171,7 +171,7 @@ def _md_matrix(matrix: dict[str, dict[str, float | None]], cols: list[str], corn
 
 
 def focus_table(res: dict[str, Any]) -> list[tuple[str, float | None, float | None, str]]:
-    """The seed study's table for the focus target: (system, WER, CER, file)."""
+    """The reference study's table for the focus target: (system, WER, CER, file)."""
     ft, fs = res["focus"].get("target"), res["focus"].get("source")
     if not ft or not fs:
         return []
@@ -200,7 +200,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines += [f"- {n}" for n in res["notes"]] + ([""] if res["notes"] else [])
     table = focus_table(res)
     if table:
-        lines += [f"## {ft}: the seed study's table", "", "| System | WER % | CER % |",
+        lines += [f"## {ft}: the reference study's table", "", "| System | WER % | CER % |",
                   "|---|---|---|"]
         lines += [f"| {label} | {_pct(w)} | {_pct(c)} |" for label, w, c, _ in table]
         lines += ["", f"The {res['focus']['source']} source was chosen by "
@@ -244,9 +244,9 @@ def markdown(res: dict[str, Any]) -> str:
     if agree:
         lines.append(f"LID picked the best source for {sum(agree)} of {len(agree)} targets"
                      + ("." if all(agree) else "; where it did not, this corpus disagrees "
-                        "with the seed study's finding that LID picks the best source most of "
+                        "with the reference study's finding that LID picks the best source most of "
                         "the time." if sum(agree) * 2 <= len(agree) else
-                        ", as the seed study found most of the time."))
+                        ", as the reference study found most of the time."))
         lines.append("")
     lines += predictor_lines(res.get("predictors") or {})
     lines += ["## Did transfer always improve over no pretraining?", ""]

@@ -46,7 +46,7 @@ def test_study_resumes_after_a_kill_and_reports(cache_dir, tmp_path):
     assert meta["focus"]["chosen_by"].startswith("LID (matrix row")
     assert results["per_target"]["bengali"]["lid_mode"] == "matrix"  # 2 languages: no LOO
     md = (report / "report.md").read_text()
-    assert "## bengali: the seed study's table" in md and "n/a |" not in md.split("## WER")[0]
+    assert "## bengali: the reference study's table" in md and "n/a |" not in md.split("## WER")[0]
     assert all((report / f).stat().st_size > 0 for f in ("wer_matrix.png", "lid_matrix.png",
                                                          "transfer_gain.png", "wer.csv"))
     # the report alone, rebuilt from the stored results, is the same file
