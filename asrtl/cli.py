@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -93,6 +94,24 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         fail(f"missing required setting(s): {', '.join(f'{k}=...' for k in missing)}")
+    for key in ("exp_dir", "data.cache_dir"):  # before Hydra opens its log file there
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        problem = unwritable(Path(str(value)).expanduser()) if value else None
+        if problem:
+            fail(f"{key}={value}: {problem}")
+
+
+def unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be created or written (its first existing ancestor is a file, or
+    read-only), or None."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        return f"not a directory: {p}"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"not writable: {p}"
+    return None
 
 
 def _plain_start_method() -> None:
