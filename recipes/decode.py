@@ -13,11 +13,11 @@ reads every utterance of the corpus, however few: a user corpus is not split the
 from pathlib import Path
 
 import hydra
-from lhotse import CutSet
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
-from asrtl.data.manifest import cut_words, prepare_corpus
+from asrtl.data.manifest import prepare_corpus
+from asrtl.eval.decode import lexicon_words
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
@@ -26,23 +26,6 @@ from asrtl.train.device import resolve_device
 def output_run_dir(run_dir: Path, exp_dir: str | None) -> Path:
     """Where results go: the checkpoint's run, or ``<exp_dir>/decode/<run name>``."""
     return run_dir if not exp_dir else Path(exp_dir) / "decode" / (run_dir.name or "run")
-
-
-def lexicon_words(setting: str, ckpt_meta: dict) -> list[str] | None:
-    """Words for the beam search: the checkpoint's training words, none, or a word list."""
-    if setting == "none":
-        return None
-    if setting == "train":
-        corpus_dir = Path(ckpt_meta.get("corpus", {}).get("dir", ""))
-        cuts_file = corpus_dir / "train_cuts.jsonl.gz"
-        if not cuts_file.is_file():
-            raise FileNotFoundError(f"lexicon=train: the checkpoint's training manifest is gone "
-                                    f"({cuts_file}); give lexicon=<word list> or lexicon=none")
-        return cut_words(CutSet.from_file(cuts_file))
-    path = Path(setting)
-    if not path.is_file():
-        raise FileNotFoundError(f"lexicon word list not found: {path}")
-    return [w.strip() for w in path.read_text(encoding="utf-8").split() if w.strip()]
 
 
 @hydra.main(config_path="../conf", config_name="decode", version_base="1.3")

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, print_scores, recipe
+from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.multilingual.train import train_multilingual
 from asrtl.train.device import resolve_device
@@ -37,6 +38,7 @@ def main(cfg: DictConfig) -> None:
         "sampling": out["probs"], "checkpoint": str(out["checkpoint"]),
         "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
         "scores": out["scores"]})
+    write_model_card(run_dir)
     for lang, by_split in out["scores"].items():
         print_scores(lang, by_split, f"multilingual {out['checkpoint'].name}")
 

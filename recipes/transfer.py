@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.train import distributed
@@ -88,6 +89,7 @@ def main(cfg: DictConfig) -> None:
                "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
                "device": str(device), "seed": cfg.seed, "copy": report.summary()}
     write_json_atomic(run_dir / "summary.json", summary)
+    write_model_card(run_dir)
     print(f"{cfg.source} -> {cfg.target} ({cfg.strategy.name}): WER "
           f"{summary['wer_percent']:.1f}% CER {summary['cer_percent']:.1f}% (greedy)")
 

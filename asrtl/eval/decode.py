@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from lhotse import CutSet
 
+from asrtl.data.manifest import cut_words
 from asrtl.data.vocab import BLANK, SPACE, UNK, Vocabulary
 
 
@@ -28,6 +30,40 @@ def greedy(log_probs: torch.Tensor, lens: torch.Tensor, vocab: Vocabulary) -> li
         ids = torch.unique_consecutive(best[b, : int(lens[b])])
         out.append(vocab.decode(i for i in ids.tolist() if i != 0))
     return out
+
+
+def lexicon_words(lexicon: str | Path | Iterable[str] | None, meta: dict,
+                  language: str | None = None) -> list[str] | None:
+    """Words that constrain a beam search.
+
+    Args:
+        lexicon: ``None`` or ``"none"`` (lexicon-free), ``"train"`` (the checkpoint's
+            training words, read from its corpus manifest), a word-list file (one word per
+            line) or the words themselves.
+        meta: the checkpoint's ``meta.json``.
+        language: for a multilingual checkpoint, the language whose corpus gives the words.
+
+    Raises:
+        FileNotFoundError: the training manifest or the word list is missing, named.
+    """
+    if lexicon is None or lexicon == "none":
+        return None
+    if not isinstance(lexicon, (str, Path)):
+        return list(lexicon)
+    if lexicon == "train":
+        corpus = meta.get("corpus") or {}
+        if meta.get("kind") == "multilingual":
+            corpus = corpus.get(language) or {}
+        cuts_file = Path(corpus.get("dir", "")) / "train_cuts.jsonl.gz"
+        if not corpus.get("dir") or not cuts_file.is_file():
+            raise FileNotFoundError(f"lexicon=train: the checkpoint's training manifest is gone "
+                                    f"({cuts_file}); give a word list, or lexicon=none for a "
+                                    f"lexicon-free search")
+        return cut_words(CutSet.from_file(cuts_file))
+    path = Path(lexicon).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"lexicon word list not found: {path}")
+    return [w for w in path.read_text(encoding="utf-8").split() if w]
 
 
 def write_lexicon(words: Iterable[str], vocab: Vocabulary, path: Path) -> int:

@@ -17,6 +17,7 @@ from asrtl.data.features import FeatureConfig
 from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import evaluate_split, results_dir
+from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
 from asrtl.train import distributed
@@ -167,8 +168,11 @@ def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: An
     model = CTCModel(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
     log.info("pretraining %s: model %s, %.2f M parameters, %d tokens, device %s",
              corpus.language, model.cfg.name, num_parameters(model) / 1e6, len(vocab), device)
-    return train_and_score(run_dir, corpus, vocab, model, TrainConfig.from_dict(train_cfg),
-                           decode_cfg, device, seed, run_meta(corpus, vocab, model, config))
+    out = train_and_score(run_dir, corpus, vocab, model, TrainConfig.from_dict(train_cfg),
+                          decode_cfg, device, seed, run_meta(corpus, vocab, model, config))
+    if out is not None:
+        write_model_card(run_dir)
+    return out
 
 
 def run_meta(corpus: Corpus, vocab: Vocabulary, model: CTCModel, config: dict[str, Any],
