@@ -98,7 +98,7 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     if (ckpt_dir / "latest.json").is_file():
         latest = ckpt_dir / json.loads((ckpt_dir / "latest.json").read_text())["name"]
         model, meta = load_lid(latest)
-        if meta["architecture"] != cfg.to_dict():
+        if LIDConfig.from_dict(meta["architecture"]) != cfg:  # lists in JSON, tuples here
             raise ValueError(f"{run_dir} holds a LID model of other settings; use a new "
                              f"name=... or remove the directory")
         epoch = meta["epoch"]
