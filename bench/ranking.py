@@ -43,6 +43,10 @@ JOBS = ["model=tiny", "train.epochs=10", "train.batch_duration_s=30", "decode.be
         "+data.seed=0"]
 
 
+RANKERS = ["lid_posterior", "lid_posterior_calibrated", "lid_embedding", "zero_shot",
+           "zero_shot_cer", "ctc_probe", "logme", "leep", "units"]
+
+
 def recipe(name: str, args: list[str], threads: int | None = None) -> float:
     """Runs ``recipes/<name>.py args``; returns its wall time in seconds."""
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -120,7 +124,8 @@ def run_rank(exp: Path, pool: list[str], target: str) -> dict:
         sources = ",".join(s for s in pool if s != target)
         wall = recipe("rank", [f"target={target}", f"sources=[{sources}]", f"exp_dir={exp}",
                                f"source_hours={LARGE:g}", f"target_hours={SMALL:g}", "+data.seed=0",
-                               "train_missing=false", f"hydra.run.dir={run_dir}"])
+                               "train_missing=false", f"hydra.run.dir={run_dir}",
+                               f"rankers=[{','.join(RANKERS)}]"])
         result = json.loads(out.read_text())
         result["recipe_wall_s"] = round(wall, 1)
         out.write_text(json.dumps(result, indent=1) + "\n")

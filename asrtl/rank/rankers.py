@@ -43,6 +43,7 @@ class RankSettings:
         units_ngram: n of the unit n-grams compared.
         units_frames: frames per language that fit the codebook.
         batch_duration_s: audio seconds per evaluation batch.
+        probe_epochs, probe_lr: training of the ``ctc_probe`` head.
     """
 
     max_frames: int = 20000
@@ -50,6 +51,8 @@ class RankSettings:
     units_ngram: int = 2
     units_frames: int = 20000
     batch_duration_s: float = 120.0
+    probe_epochs: int = 20
+    probe_lr: float = 0.01
 
 
 @dataclass
@@ -63,6 +66,8 @@ class SourcePass:
         loss_per_token: CTC loss of the head mapped to the target vocabulary (as transfer
             maps it), per target token, over all target utterances.
         cer: greedy CER of that mapped model.
+        utterances: per target utterance, ``(id, encoder frames (T, D), target token ids)``.
+        head: the mapped head (the ``ctc_probe``'s starting point).
     """
 
     features: np.ndarray
@@ -70,6 +75,8 @@ class SourcePass:
     source_probs: np.ndarray
     loss_per_token: float
     cer: float
+    utterances: list[tuple[str, torch.Tensor, list[int]]]
+    head: torch.nn.Linear
 
 
 @dataclass
@@ -79,6 +86,8 @@ class RankInputs:
     Attributes:
         target: the target's name.
         target_cuts: the target's train and dev cuts (transcribed; never its test split).
+        target_dev: ids of the dev cuts among them (the ``ctc_probe``'s held-out part; empty:
+            every fifth utterance).
         target_vocab: the target's graphemes (from its training text).
         sources: each candidate's checkpoint (``None`` where no ranker needs models).
         source_audio: each candidate's held-out audio (dev split), for LID and units.
@@ -89,6 +98,7 @@ class RankInputs:
     target_cuts: CutSet
     target_vocab: Vocabulary
     sources: dict[str, Checkpoint | None]
+    target_dev: frozenset[str] = frozenset()
     source_audio: dict[str, CutSet] = field(default_factory=dict)
     lid: LIDModel | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -133,7 +143,7 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
     fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
     batches = BatchDataset(cuts, eval_batches(cuts, settings.batch_duration_s), vocab)
     hop, space = fbank.hop * SUBSAMPLING, vocab.index[SPACE]
-    feats, labels, probs, refs, hyps = [], [], [], [], []
+    feats, labels, probs, refs, hyps, utts = [], [], [], [], [], []
     loss, tokens = 0.0, 0
     for batch in batches:
         batch = batch.to(device)
@@ -147,6 +157,7 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
         src = model.head(hidden).softmax(-1)
         for b, t in enumerate(lens.tolist()):
             toks = batch.targets[b, :int(batch.target_lens[b])].tolist()
+            utts.append((batch.ids[b], hidden[b, :t].float().cpu(), toks))
             wav = batch.wavs[b, :int(batch.wav_lens[b])].cpu().numpy()
             labels.append(segment_alignment(toks, frame_energy_db(wav, t, hop), space))
             feats.append(hidden[b, :t].float().cpu().numpy())
@@ -157,7 +168,51 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
                                                           replace=False))
         f, y, p = f[keep], y[keep], p[keep]
     return SourcePass(features=f, labels=y, source_probs=p,
-                      loss_per_token=loss / max(tokens, 1), cer=score(refs, hyps)["cer"])
+                      loss_per_token=loss / max(tokens, 1), cer=score(refs, hyps)["cer"],
+                      utterances=utts, head=head.cpu())
+
+
+def _padded(utts: list[tuple[str, torch.Tensor, list[int]]]) -> tuple[torch.Tensor, ...]:
+    """``(frames (B, T, D), frame_lens (B,), targets (B, L), target_lens (B,))``."""
+    x = torch.nn.utils.rnn.pad_sequence([u[1] for u in utts], batch_first=True)
+    y = torch.nn.utils.rnn.pad_sequence([torch.tensor(u[2]) for u in utts], batch_first=True)
+    return (x, torch.tensor([len(u[1]) for u in utts]), y,
+            torch.tensor([len(u[2]) for u in utts]))
+
+
+def probe_loss(p: SourcePass, dev: frozenset[str], epochs: int, lr: float, seed: int,
+               batch_utts: int = 16) -> float:
+    """The lowest CTC loss per token on the held-out utterances of a linear head trained on
+    the frozen encoder frames of the others, starting from the mapped head (as transfer
+    does), over ``epochs`` (the mapped head itself included): early stopping, as probes are
+    evaluated."""
+    held = dev or frozenset(u[0] for u in sorted(p.utterances)[::5])
+    train = [u for u in p.utterances if u[0] not in held]
+    test = [u for u in p.utterances if u[0] in held]
+    if not train or not test:
+        raise ValueError("ctc_probe needs target utterances to train on and to hold out")
+    gen = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(p.head.in_features, p.head.out_features)
+    head.load_state_dict(p.head.state_dict())
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    x_dev, xl_dev, y_dev, yl_dev = _padded(test)
+
+    def dev_loss() -> float:
+        with torch.no_grad():
+            return float(ctc_loss(head(x_dev).log_softmax(-1), xl_dev, y_dev, yl_dev))
+
+    best = dev_loss()
+    with torch.enable_grad():
+        for _ in range(epochs):
+            order = torch.randperm(len(train), generator=gen).tolist()
+            for i in range(0, len(order), batch_utts):
+                x, xl, y, yl = _padded([train[j] for j in order[i:i + batch_utts]])
+                loss = ctc_loss(head(x).log_softmax(-1), xl, y, yl)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            best = min(best, dev_loss())
+    return best
 
 
 def lid_posterior(inputs: RankInputs) -> dict[str, float]:
@@ -205,6 +260,17 @@ def zero_shot_cer(inputs: RankInputs) -> dict[str, float]:
     return {s: -inputs.source_pass(s).cer for s in inputs.names}
 
 
+@torch.no_grad()
+def ctc_probe(inputs: RankInputs) -> dict[str, float]:
+    """Minus the held-out (dev) CTC loss per token of a linear head trained on each source's
+    frozen encoder over the target's training utterances (a linear probe, as frozen-feature
+    benchmarks such as SUPERB evaluate encoders; early-stopped on the dev loss): transfer's
+    ``frozen`` strategy reduced to its head, on cached features."""
+    st = inputs.settings
+    return {s: -probe_loss(inputs.source_pass(s), inputs.target_dev, st.probe_epochs,
+                           st.probe_lr, inputs.seed) for s in inputs.names}
+
+
 def logme_ranker(inputs: RankInputs) -> dict[str, float]:
     """LogME of each source's frozen encoder frames for the target's tokens (flat-start
     labels; :mod:`asrtl.rank.estimators`)."""
@@ -250,6 +316,7 @@ RANKERS: dict[str, Ranker] = {
     "lid_embedding": Ranker(lid_embedding, frozenset({"lid", "audio"})),
     "zero_shot": Ranker(zero_shot, frozenset({"models"})),
     "zero_shot_cer": Ranker(zero_shot_cer, frozenset({"models"})),
+    "ctc_probe": Ranker(ctc_probe, frozenset({"models"})),
     "logme": Ranker(logme_ranker, frozenset({"models"})),
     "leep": Ranker(leep_ranker, frozenset({"models"})),
     "units": Ranker(acoustic_units, frozenset({"audio"})),

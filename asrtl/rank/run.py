@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from lhotse import CutSet
+from omegaconf import OmegaConf
 
 from asrtl.data.languages import get_language
 from asrtl.data.manifest import audio_cuts, cut_texts, prepare_corpus
@@ -25,10 +26,10 @@ from asrtl.transfer.source import resolve_source
 
 log = logging.getLogger(__name__)
 
-# one ranker per kind of evidence, fixed before the bench measured any of them: the LID
-# posterior corrected for absorption, the LID embedding, the mapped source model's loss,
-# a transferability estimator on its features, transcript-free acoustic units
-DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "zero_shot", "logme", "units"]
+# one ranker per kind of evidence, fixed before bench/ranking.py measured any of them: the
+# LID posterior corrected for absorption, the LID embedding, a linear CTC probe of the
+# source encoder, a transferability estimator on its features, transcript-free units
+DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "ctc_probe", "logme", "units"]
 
 
 def is_path(target: str) -> bool:
@@ -46,28 +47,32 @@ def check_sources(target: str, sources: list[str]) -> None:
         raise ValueError(f"source {target} is the target itself; leave it out of sources")
 
 
-def target_data(cfg: Any) -> tuple[CutSet, Vocabulary | None]:
+def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
     """The target's train and dev cuts (a language's corpus at ``target_hours``, or a
-    manifest's cuts) and its vocabulary (``None`` without transcripts).
+    manifest's cuts), the ids of the dev ones (none for a manifest), and its vocabulary
+    (``None`` without transcripts).
 
     Raises:
         ValueError: no audio, naming the target.
     """
     target = str(cfg.target)
     try:
+        dev: frozenset[str] = frozenset()
         if is_path(target):
             cuts = audio_cuts(target)
         else:
             corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, target,
                                     seed=cfg.seed)
+            dev = frozenset(c.id for c in corpus.cuts("dev"))
             cuts = CutSet.from_cuts([*corpus.cuts("train"), *corpus.cuts("dev")])
     except (ValueError, FileNotFoundError) as e:
         raise type(e)(f"target {target}: {e}") from None
     if len(cuts) == 0:
         raise ValueError(f"target {target} has no audio")
-    texts = [t for t in cut_texts(cuts) if t.strip()] if all(c.supervisions for c in cuts) \
-        else []
-    return cuts, Vocabulary.from_texts(texts) if texts else None
+    # the vocabulary as transfer builds it: from the training text alone
+    texts = [t for t in cut_texts(c for c in cuts if c.id not in dev) if t.strip()] \
+        if all(c.supervisions for c in cuts) else []
+    return cuts, dev, Vocabulary.from_texts(texts) if texts else None
 
 
 def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
@@ -78,7 +83,9 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
     Raises:
         ValueError: ``lid.checkpoint`` is over other languages.
     """
-    name, lid = "+".join(sources), dict(cfg.lid)
+    name = "+".join(sources)
+    lid = OmegaConf.to_container(cfg.lid, resolve=True) if OmegaConf.is_config(cfg.lid) \
+        else dict(cfg.lid)
     if lid.get("checkpoint"):
         model, meta = load_lid(lid["checkpoint"])
         if sorted(meta["languages"]) != sorted(sources):
@@ -107,6 +114,7 @@ class Plan:
     names: list[str]
     chosen: list[str]
     cuts: CutSet
+    dev: frozenset[str]
     vocab: Vocabulary | None
     wall_s: float
 
@@ -129,11 +137,11 @@ def plan(cfg: Any) -> Plan:
     if cfg.data.name == "embedded":
         for s in sources:
             get_language(s)
-    cuts, vocab = target_data(cfg)
+    cuts, dev, vocab = target_data(cfg)
     if "models" in needs(names + chosen) and vocab is None:
         raise ValueError(f"target {target} has no transcripts: rankers "
                          f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
-    return Plan(names, chosen, cuts, vocab, time.perf_counter() - t0)
+    return Plan(names, chosen, cuts, dev, vocab, time.perf_counter() - t0)
 
 
 def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
@@ -159,7 +167,7 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
     t0 = time.perf_counter()
     lid = lid_model(cfg, sources, device) if "lid" in want else None
     walls["lid_model"] = time.perf_counter() - t0
-    inputs = RankInputs(target=target, target_cuts=req.cuts,
+    inputs = RankInputs(target=target, target_cuts=req.cuts, target_dev=req.dev,
                         target_vocab=req.vocab or Vocabulary.from_texts(["a"]), sources=models,
                         source_audio=audio, lid=lid, device=device, seed=cfg.seed,
                         settings=RankSettings(**dict(cfg.settings)))

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from asrtl.rank.combine import combine, confidence, judge, ordered, ranks
-from asrtl.rank.estimators import (equal_alignment, frame_energy_db, leep, logme,
-                                   segment_alignment, speech_runs)
+from asrtl.rank.estimators import (
+    equal_alignment,
+    frame_energy_db,
+    leep,
+    logme,
+    segment_alignment,
+    speech_runs,
+)
 from asrtl.rank.units import js_similarity, ngram_distribution, units
 
 
@@ -104,3 +110,32 @@ def test_judge_signs_ties_and_regret():
     assert wrong["regret"] == pytest.approx(20.0)  # 0.71 - 0.51, in WER points
     tied = judge({"x": 1, "y": 3, "z": 2}, {"x": [0.50, 0.55], "y": [0.54, 0.56], "z": [0.9]})
     assert tied["top1"] and tied["best"] == "x"  # y's seed range overlaps the best's
+
+
+def test_ctc_probe_prefers_frames_that_carry_the_tokens():
+    import torch
+
+    from asrtl.rank.rankers import SourcePass, probe_loss
+
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(6, 8, generator=gen)  # token t's frames sit near codes[t]
+
+    def utterances(informative: bool) -> list:
+        out = []
+        for n in range(40):
+            tokens = torch.randint(1, 6, (5,), generator=gen).tolist()
+            frames = torch.cat([torch.cat([codes[t][None].expand(3, -1),
+                                           codes[0][None].expand(2, -1)]) for t in tokens])
+            if not informative:
+                frames = torch.randn(frames.shape, generator=gen)
+            out.append((f"u{n}", frames + 0.1 * torch.randn(frames.shape, generator=gen),
+                        tokens))
+        return out
+
+    def loss(informative: bool) -> float:
+        p = SourcePass(np.zeros((1, 8)), np.zeros(1), np.zeros((1, 6)), 0.0, 0.0,
+                       utterances(informative), torch.nn.Linear(8, 6))
+        return probe_loss(p, frozenset(f"u{n}" for n in range(30, 40)), 20, 0.05, 0)
+
+    good, noise = loss(True), loss(False)
+    assert good < 0.5 * noise, (good, noise)
