@@ -49,6 +49,9 @@ def main(cfg: DictConfig) -> None:
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
     distributed.init(device)
+    if str(cfg.source) == str(cfg.target):
+        log.warning("source=%s is the target itself: same-language pretraining (the "
+                    "large-budget reference), not cross-lingual transfer", cfg.source)
     source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir,
                             cfg.source_hours or 6 * cfg.target_hours, cfg, device)
     with distributed.main_first():

@@ -274,6 +274,10 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
 
     first_epoch = my_batches(data.batches(0))
     total_steps = first_epoch[1] * cfg.epochs
+    if cfg.warmup_steps >= total_steps and world.main:
+        log.warning("train.warmup_steps=%d is not below this run's %d steps: the learning rate "
+                    "never leaves warm-up (lower train.warmup_steps)", cfg.warmup_steps,
+                    total_steps)
     writer = _writer(run_dir, step) if world.main else _NoWriter()
     trained_audio, wall0 = 0.0, time.perf_counter()
 
