@@ -3,8 +3,6 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-LANGS ?= bengali assamese thai turkish
-DEMO_HOURS ?= 0.5
 
 .PHONY: install demo test lint bench clean
 
@@ -13,18 +11,15 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[embedded,dev]'
+	$(BIN)/python -m pip install -q -e '.[embedded,dev,export]'
 	touch $(STAMP)
 
-# The main job on the embedded corpus: builds (or reuses) each demo language's corpus and
-# prints its summary, then pretrains Turkish within about five minutes of CPU training and
-# prints its test WER/CER (greedy and lexicon beam). A rerun reuses the finished run.
-DEMO_PRETRAIN ?= data.hours=1.0 model=tiny train.epochs=10 train.batch_duration_s=30
+# The mission on the embedded corpus (recipes/demo.py): pretrain three candidate sources,
+# rank them for bengali (recipes/rank.py), transfer from the top- and the bottom-ranked
+# source and train from scratch on the same small budget, print one table. A rerun reuses
+# every finished job and prints the same table.
 demo: $(STAMP)
-	for lang in $(LANGS); do \
-	  $(BIN)/python recipes/prepare.py language=$$lang data.hours=$(DEMO_HOURS) || exit 1; \
-	done
-	$(BIN)/python recipes/pretrain.py language=turkish $(DEMO_PRETRAIN)
+	$(BIN)/python recipes/demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
