@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,32 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 TINY = {"name": "embedded", "hours": 0.02, "dev_utts": 12, "test_utts": 24, "adapt_utts": 8,
         "hard_speakers": 4, "workers": 2}
+TINY_DATA = [f"data.{k}={v}" for k, v in TINY.items() if k != "name"]
+TINY_MODEL = dict(name="tiny", dim=96, num_layers=3, heads=4, ffn_dim=384,
+                  subsampling_channels=32)
+# recipes/pretrain.py on the tiny corpus: 3 epochs (the recipe tests, the kill tests)
+TRAIN = ["language=turkish", "model=tiny", "train.epochs=3", "train.batch_duration_s=12",
+         "train.checkpoint_every_steps=4", "train.num_workers=0", "train.lr=3e-3",
+         "train.warmup_steps=10", "decode.beam_size=8", *TINY_DATA]
+# longer: by 15 epochs the tiny model emits text, not only blanks, so that comparing
+# transcripts means something (the API, transcribe and model-card tests)
+API_TRAIN = [*(a for a in TRAIN if not a.startswith(("train.epochs=", "train.lr="))),
+             "train.epochs=15", "train.lr=5e-3"]
+
+
+def _cmd(recipe: str, *args: str) -> list[str]:
+    return [sys.executable, f"recipes/{recipe}.py", *args]
+
+
+def _env(cache: Path) -> dict:
+    return {"ASRTL_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME",
+                                                                                       "/tmp")}
+
+
+def _run(recipe: str, *args: str, cache: Path, timeout: int = 600):
+    """A recipe as a user runs it (a subprocess with a private cache)."""
+    return subprocess.run(_cmd(recipe, *args), cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=_env(cache))
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +71,22 @@ def shared_clips() -> list[dict]:
         row["abspath"] = str(SHARED_DATA / row["path"])
         row["utt_id"] = Path(row["path"]).stem
     return rows
+
+
+@pytest.fixture(scope="session")
+def pretrained(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
+    """A tiny Turkish run of recipes/pretrain.py (3 epochs), once per test run."""
+    exp = tmp_path_factory.mktemp("exp-a")
+    res = _run("pretrain", *TRAIN, f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "turkish test greedy: WER" in res.stdout and "turkish test beam: WER" in res.stdout
+    return exp / "pretrain" / "turkish"
+
+
+@pytest.fixture(scope="session")
+def api_run(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
+    """A tiny Turkish run trained 15 epochs (it emits text), once per test run."""
+    exp = tmp_path_factory.mktemp("api-exp")
+    res = _run("pretrain", *API_TRAIN, f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return exp / "pretrain" / "turkish"

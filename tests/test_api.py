@@ -23,23 +23,7 @@ from asrtl.eval.align import word_timestamps
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.multilingual.model import MultilingualCTC, checkpoint_meta
 from asrtl.train.checkpoint import save_checkpoint
-from tests.recipes.test_pretrain_decode import TRAIN, _run
-
-# Longer than the recipe tests' 3 epochs: by 15 the tiny model emits text, not only blanks,
-# so that comparing transcripts means something.
-API_TRAIN = [*(a for a in TRAIN if not a.startswith(("train.epochs=", "train.lr="))),
-             "train.epochs=15", "train.lr=5e-3"]
-
-
-def trained_run(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Turkish model trained by recipes/pretrain.py, once per test session (the API,
-    transcribe recipe and model card tests share it)."""
-    exp = tmp_path_factory.getbasetemp() / "api-exp"
-    run = exp / "pretrain" / "turkish"
-    if not (run / "results" / "test-beam" / "scores.json").is_file():
-        res = _run("pretrain", *API_TRAIN, f"exp_dir={exp}", cache=cache_dir)
-        assert res.returncode == 0, res.stderr[-3000:]
-    return run
+from tests.conftest import _run
 
 
 def fake_multilingual(ckpt_dir: Path, corpus_dir: str = "", source: str = "embedded") -> Path:
@@ -58,8 +42,8 @@ def fake_multilingual(ckpt_dir: Path, corpus_dir: str = "", source: str = "embed
 
 
 @pytest.fixture(scope="module")
-def run(cache_dir, tmp_path_factory) -> Path:
-    return trained_run(cache_dir, tmp_path_factory)
+def run(api_run) -> Path:
+    return api_run
 
 
 @pytest.fixture(scope="module")

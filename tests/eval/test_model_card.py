@@ -13,12 +13,12 @@ import yaml
 from asrtl import load_model
 from asrtl.eval.model_card import write_model_card
 from asrtl.models.ctc import num_parameters
-from tests.test_api import fake_multilingual, trained_run
+from tests.test_api import fake_multilingual
 
 
 @pytest.fixture(scope="module")
-def run(cache_dir, tmp_path_factory) -> Path:
-    return trained_run(cache_dir, tmp_path_factory)
+def run(api_run) -> Path:
+    return api_run
 
 
 def _front_matter(card: str) -> dict:

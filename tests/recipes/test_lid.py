@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from lhotse import CutSet, Recording, RecordingSet
 
-from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run
 
 LID = ["hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
        "bootstrap=200", *[a for a in TINY_DATA if not a.startswith("data.hours")]]

@@ -12,7 +12,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel
 from asrtl.multilingual.model import load_multilingual, load_source
 from asrtl.train.checkpoint import load_checkpoint
-from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run
 
 ML = ["languages=[bengali,turkish]", "model=tiny", "train.epochs=3", "train.batch_duration_s=12",
       "train.num_workers=0", "train.lr=3e-3", "train.warmup_steps=10", "decode.beam_size=8",

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,40 +14,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, TINY
-
-TINY_DATA = [f"data.{k}={v}" for k, v in TINY.items() if k != "name"]
-TRAIN = ["language=turkish", "model=tiny", "train.epochs=3", "train.batch_duration_s=12",
-         "train.checkpoint_every_steps=4", "train.num_workers=0", "train.lr=3e-3",
-         "train.warmup_steps=10", "decode.beam_size=8", *TINY_DATA]
-
-
-def _cmd(recipe: str, *args: str) -> list[str]:
-    return [sys.executable, f"recipes/{recipe}.py", *args]
-
-
-def _env(cache: Path) -> dict:
-    return {"ASRTL_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME",
-                                                                                       "/tmp")}
-
-
-def _run(recipe: str, *args: str, cache: Path, timeout: int = 600):
-    return subprocess.run(_cmd(recipe, *args), cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=_env(cache))
+from tests.conftest import REPO, TINY, TRAIN, _cmd, _env, _run
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:
     latest = json.loads((run / "checkpoints" / "latest.json").read_text())
     return load_file(str(run / "checkpoints" / latest["name"] / "model.safetensors"))
-
-
-@pytest.fixture(scope="module")
-def pretrained(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
-    exp = tmp_path_factory.mktemp("exp-a")
-    res = _run("pretrain", *TRAIN, f"exp_dir={exp}", cache=cache_dir)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "turkish test greedy: WER" in res.stdout and "turkish test beam: WER" in res.stdout
-    return exp / "pretrain" / "turkish"
 
 
 def test_run_directory_layout(pretrained):
@@ -175,6 +146,8 @@ def test_bad_inputs_fail_in_one_named_line(pretrained, cache_dir, tmp_path):
     exp = pretrained.parent.parent
     cases = [
         (("pretrain", "language=klingon", f"exp_dir={tmp_path}"), "unknown language 'klingon'"),
+        (("pretrain", "language=turkish", f"exp_dir={corrupt}/model.safetensors/exp"),
+         "not a directory"),
         (("pretrain", *TRAIN, f"exp_dir={exp}", "model=small"), "other settings (model."),
         (("pretrain", "language=turkish", "train.epocs=3"), "train.epocs"),
         (("decode", f"checkpoint={tmp_path}/nowhere"), "no asrtl checkpoint"),

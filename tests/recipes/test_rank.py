@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lhotse import CutSet
 
-from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run
 
 RANK = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.lr=3e-3",
         "train.warmup_steps=20", "train.num_workers=0", "target_hours=0.02",

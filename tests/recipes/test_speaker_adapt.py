@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.recipes.test_pretrain_decode import TRAIN, _run, pretrained  # noqa: F401 (fixture)
+from tests.conftest import TRAIN, _run
 
 
 @pytest.fixture(scope="module")

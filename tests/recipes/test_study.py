@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from tests.recipes.test_pretrain_decode import TINY_DATA, _cmd, _env, _run
+from tests.conftest import TINY_DATA, _cmd, _env, _run
 
 DATA = "overrides=[" + ",".join(f"'{a}'" for a in TINY_DATA if not a.startswith("data.hours")) \
     + "]"

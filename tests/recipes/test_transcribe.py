@@ -11,13 +11,12 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from asrtl import load_model
-from tests.recipes.test_pretrain_decode import _run
-from tests.test_api import trained_run
+from tests.conftest import _run
 
 
 @pytest.fixture(scope="module")
-def run(cache_dir, tmp_path_factory) -> Path:
-    return trained_run(cache_dir, tmp_path_factory)
+def run(api_run) -> Path:
+    return api_run
 
 
 def _lines(stdout: str) -> list[tuple[str, str]]:

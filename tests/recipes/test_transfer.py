@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.recipes.test_pretrain_decode import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run
 
 # Source pretraining and target adaptation share these settings (the recipe pretrains the
 # missing source with the same train config).

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from tests.conftest import REPO
-from tests.recipes.test_pretrain_decode import _run
+from tests.conftest import REPO, _run
 
 EXAMPLE = REPO / "docs" / "example-study"
 

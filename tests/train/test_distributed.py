@@ -113,7 +113,7 @@ def test_torchrun_runs_a_recipe_unchanged(tiny_corpora, cache_dir, tmp_path):
     import subprocess
     import sys
 
-    from tests.recipes.test_pretrain_decode import TINY_DATA, _env
+    from tests.conftest import TINY_DATA, _env
 
     args = ["language=turkish", "model=tiny", "train.epochs=2", "train.batch_duration_s=12",
             "train.num_workers=0", "decode.beam=false", "device=cpu", *TINY_DATA]

@@ -15,7 +15,7 @@ from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.train.checkpoint import load_trainer_state
 from asrtl.train.loop import TrainConfig, fit, one_language
 from asrtl.train.signals import Interrupted
-from tests.train.test_training import TINY_MODEL
+from tests.conftest import TINY_MODEL
 
 CFG = TrainConfig(epochs=2, lr=3e-3, warmup_steps=5, batch_duration_s=12.0,
                   checkpoint_every_steps=1000, num_workers=0)

@@ -12,9 +12,8 @@ from asrtl.eval.evaluate import decode_cuts
 from asrtl.eval.score import score
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.train.loop import TrainConfig, fit, one_language
+from tests.conftest import TINY_MODEL
 
-TINY_MODEL = dict(name="tiny", dim=96, num_layers=3, heads=4, ffn_dim=384,
-                  subsampling_channels=32)
 FAST = TrainConfig(epochs=20, lr=3e-3, warmup_steps=30, batch_duration_s=12.0,
                    checkpoint_every_steps=1000, num_workers=0, spec_augment=False)
 
