@@ -61,6 +61,8 @@ class TrainConfig:
         accum_grad: batches whose gradients add up to one step (per process under DDP).
         compile: train through ``torch.compile(model)`` (see BENCHMARKS.md: on a CPU every
             new batch shape recompiles).
+        select: the dev metric the best checkpoint minimises: ``wer`` (then CER), ``cer``
+            (then loss) or ``loss``.
     """
 
     epochs: int = 20
@@ -79,6 +81,7 @@ class TrainConfig:
     eval_batch_duration_s: float = 120.0
     accum_grad: int = 1
     compile: bool = False
+    select: str = "wer"
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
@@ -94,6 +97,9 @@ class TrainConfig:
                 raise ValueError(f"train.{k}: expected {type(known[k].default).__name__}, "
                                  f"got {v!r}") from None
         cfg = cls(**kwargs)
+        if cfg.select not in SELECT:
+            raise ValueError(f"train.select must be one of {', '.join(SELECT)}, got "
+                             f"{cfg.select!r}")
         if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_duration_s <= 0 or cfg.accum_grad < 1:
             raise ValueError("train.epochs, train.lr, train.batch_duration_s and "
                              "train.accum_grad must be > 0")
@@ -359,9 +365,9 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
                          "%.0f s", epoch, row["train_loss"], row["valid_loss"],
                          100 * row["valid_wer"], 100 * row["valid_cer"], row["lr"], row["epoch_s"])
                 name = f"step-{step:06d}"
-                if not best or (row["valid_wer"], row["valid_cer"]) < (best["wer"], best["cer"]):
+                if not best or _selection(row, cfg.select) < _selection(best, cfg.select):
                     best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
-                            "epoch": epoch, "step": step}
+                            "loss": row["valid_loss"], "epoch": epoch, "step": step}
                 save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
                 if best["name"] == name:
                     write_json_atomic(ckpt_dir / "best.json", best)
@@ -375,6 +381,15 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     return {"best": best, "last": history[-1] if history else {}, "steps": step,
             "train_wall_s": round(time.perf_counter() - wall0, 1),
             "audio_s_trained": round(distributed.mean(trained_audio, device) * world.size, 1)}
+
+
+SELECT = {"wer": ("wer", "cer"), "cer": ("cer", "loss"), "loss": ("loss",)}
+
+
+def _selection(scores: dict[str, Any], select: str) -> tuple[float, ...]:
+    """The key the best checkpoint minimises: ``valid_<m>`` of a metrics row, or ``<m>`` of
+    the stored best (which older runs stored without ``loss``)."""
+    return tuple(scores.get(f"valid_{m}", scores.get(m, float("inf"))) for m in SELECT[select])
 
 
 def _stop_requested(stop: StopFlag, device: torch.device, world_size: int) -> bool:
