@@ -16,19 +16,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from asrtl.api import load_model
+from asrtl.api import load_model, run_name
 from asrtl.cli import check_overrides, recipe
 from asrtl.export import check_settings, export_model
 
 log = logging.getLogger("export")
-
-
-def run_name(ckpt: Path, language: str | None) -> str:
-    """``<parent>/<run>`` of the checkpoint's run dir (``pretrain/turkish``), plus
-    ``/<language>`` when one is given."""
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
-    name = "/".join(p for p in (run.parent.name, run.name) if p)
-    return f"{name}/{language}" if language else name
 
 
 @hydra.main(config_path="../conf", config_name="export", version_base="1.3")

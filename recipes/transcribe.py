@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig
 
-from asrtl.api import load_model
+from asrtl.api import load_model, run_name
 from asrtl.cli import check_overrides, recipe
 from asrtl.io import write_json_atomic
 
@@ -63,14 +63,6 @@ def audio_files(audio: str | list[str]) -> list[tuple[str, Path]]:
     if not files:
         raise ValueError(f"{path} lists no audio")
     return files
-
-
-def run_name(ckpt: Path, language: str | None) -> str:
-    """``<parent>/<run>`` of the checkpoint's run dir (``pretrain/turkish``), plus
-    ``/<language>`` when one is given."""
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
-    name = "/".join(p for p in (run.parent.name, run.name) if p)
-    return f"{name}/{language}" if language else name
 
 
 @hydra.main(config_path="../conf", config_name="transcribe", version_base="1.3")
