@@ -37,6 +37,18 @@ def _register_resolvers() -> None:
                                     replace=True)
     OmegaConf.register_new_resolver("basename", lambda p: Path(str(p)).name or "run",
                                     replace=True)
+    OmegaConf.register_new_resolver("source_name", source_name, replace=True)
+
+
+def source_name(source: Any, checkpoint: Any) -> str:
+    """A transfer's source in its run dir's name: the language, or for
+    ``source_checkpoint=.../<run>[/checkpoints/step-N]`` ``ckpt-<run>`` (two transfers from two
+    checkpoints no longer share one directory)."""
+    if str(source) != "from-checkpoint" or not checkpoint:
+        return str(source)
+    p = Path(str(checkpoint).rstrip("/"))
+    run = p.parent.parent if p.parent.name == "checkpoints" else p
+    return f"ckpt-{run.name or 'run'}"
 
 
 _register_resolvers()

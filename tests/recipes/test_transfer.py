@@ -71,3 +71,6 @@ def test_frozen_strategy_and_bad_inputs(runs, cache_dir, tmp_path):
                    *COMMON, *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
+    # a transfer from a checkpoint is named after the checkpoint's run
+    assert list((tmp_path / "2unk" / "transfer").iterdir())[0].name == \
+        "ckpt-assamese-0.06h-to-bengali"
