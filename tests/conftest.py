@@ -90,3 +90,10 @@ def api_run(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
     res = _run("pretrain", *API_TRAIN, f"exp_dir={exp}", cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
     return exp / "pretrain" / "turkish"
+
+
+@pytest.fixture(scope="session")
+def tiny_exp(tmp_path_factory) -> Path:
+    """One exp_dir for the transfer and rank recipe tests: a tiny source pretrained by one
+    (the recipes pretrain a missing source) is reused by the other, as a user's would be."""
+    return tmp_path_factory.mktemp("exp-sources")

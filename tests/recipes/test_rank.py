@@ -19,8 +19,8 @@ RANK = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.lr=
 
 
 @pytest.fixture(scope="module")
-def ranked(tiny_corpora, cache_dir, tmp_path_factory) -> dict:
-    exp = tmp_path_factory.mktemp("exp-rank")
+def ranked(tiny_corpora, cache_dir, tiny_exp) -> dict:
+    exp = tiny_exp
     res = _run("rank", "target=bengali", "sources=[assamese,turkish]", f"exp_dir={exp}", *RANK,
                cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]

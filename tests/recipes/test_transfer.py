@@ -18,8 +18,8 @@ COMMON = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.l
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpora, cache_dir, tmp_path_factory) -> dict[str, Path]:
-    exp = tmp_path_factory.mktemp("exp-transfer")
+def runs(tiny_corpora, cache_dir, tiny_exp) -> dict[str, Path]:
+    exp = tiny_exp
     out = {}
     for source in ("assamese", "none"):
         res = _run("transfer", f"source={source}", "target=bengali", f"exp_dir={exp}", *COMMON,
