@@ -81,7 +81,7 @@ class TrainConfig:
     eval_batch_duration_s: float = 120.0
     accum_grad: int = 1
     compile: bool = False
-    select: str = "wer"
+    select: str = "cer"
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
