@@ -132,7 +132,7 @@ def plan(cfg: Any) -> Plan:
     names = [str(r) for r in cfg.rankers]
     chosen = [str(r) for r in cfg.combine] if cfg.combine else \
         [r for r in DEFAULT_COMBINE if r in names] or [r for r in names if r != "combined"]
-    check_rankers(names + chosen)
+    check_rankers(list(dict.fromkeys(names + chosen)))
     check_sources(target, sources)
     if cfg.data.name == "embedded":
         for s in sources:
