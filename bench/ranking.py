@@ -181,6 +181,30 @@ def evaluate_rankers(exp: Path, pool: list[str], matrix: dict) -> dict:
     return out
 
 
+def markdown(result: dict) -> str:
+    """The BENCHMARKS.md tables: every ranker against WER (and CER), and each target's picks."""
+    wer, cer = result["summary"]["wer"], result["summary"]["cer"]
+    lines = ["| ranker | rho (-WER) | tau (-WER) | top-1 (WER) | NDCG@3 | regret (WER points) "
+             "| rho (-CER) | top-1 (CER) | regret (CER points) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    order = sorted(wer, key=lambda n: -(wer[n]["spearman"] or -9))
+    for n in order:
+        w, c = wer[n], cer[n]
+        lines.append(f"| {n} | {w['spearman']:+.2f} | {w['kendall']:+.2f} | "
+                     f"{w['top1']:.0%} | {w['ndcg@3']:.2f} | {w['regret']:.1f} | "
+                     f"{c['spearman']:+.2f} | {c['top1']:.0%} | {c['regret']:.1f} |")
+    lines += ["", "| target | best by WER (mean over seeds) | " + " | ".join(
+        f"{n} pick" for n in ("lid_posterior", "combined", "combined_loto")) + " |",
+              "|---|---|---|---|---|"]
+    for t, row in result["matrix"].items():
+        means = sorted((statistics.mean(v["wer"]), s) for s, v in row.items())
+        best = ", ".join(f"{s} {100 * m:.1f}" for m, s in means[:3])
+        picks = [result["judged"]["wer"][n][t]["pick"] for n in
+                 ("lid_posterior", "combined", "combined_loto")]
+        lines.append(f"| {t} | {best} | " + " | ".join(picks) + " |")
+    return "\n".join(lines)
+
+
 def _mean(judged: dict, key: str) -> float | None:
     vals = [j[key] for j in judged.values() if j[key] is not None]
     return round(statistics.mean(vals), 4) if vals else None
@@ -209,6 +233,8 @@ def main() -> None:
         out_path.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({t: {s: round(statistics.mean(v["wer"]), 3) for s, v in row.items()}
                       for t, row in result["matrix"].items()}, indent=1))
+    if "summary" in result:
+        print(markdown(result))
 
 
 if __name__ == "__main__":

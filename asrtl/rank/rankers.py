@@ -202,16 +202,15 @@ def probe_loss(p: SourcePass, dev: frozenset[str], epochs: int, lr: float, seed:
             return float(ctc_loss(head(x_dev).log_softmax(-1), xl_dev, y_dev, yl_dev))
 
     best = dev_loss()
-    with torch.enable_grad():
-        for _ in range(epochs):
-            order = torch.randperm(len(train), generator=gen).tolist()
-            for i in range(0, len(order), batch_utts):
-                x, xl, y, yl = _padded([train[j] for j in order[i:i + batch_utts]])
-                loss = ctc_loss(head(x).log_softmax(-1), xl, y, yl)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            best = min(best, dev_loss())
+    for _ in range(epochs):
+        order = torch.randperm(len(train), generator=gen).tolist()
+        for i in range(0, len(order), batch_utts):
+            x, xl, y, yl = _padded([train[j] for j in order[i:i + batch_utts]])
+            loss = ctc_loss(head(x).log_softmax(-1), xl, y, yl)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        best = min(best, dev_loss())
     return best
 
 
@@ -260,7 +259,6 @@ def zero_shot_cer(inputs: RankInputs) -> dict[str, float]:
     return {s: -inputs.source_pass(s).cer for s in inputs.names}
 
 
-@torch.no_grad()
 def ctc_probe(inputs: RankInputs) -> dict[str, float]:
     """Minus the held-out (dev) CTC loss per token of a linear head trained on each source's
     frozen encoder over the target's training utterances (a linear probe, as frozen-feature
