@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.features import FeatureConfig
-from asrtl.data.manifest import audio_cuts, prepare_corpus
+from asrtl.data.manifest import audio_cuts, is_manifest_path, prepare_corpus
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.score import Posteriors, accuracy, bootstrap_top, posteriors, rank_sources
@@ -59,17 +59,13 @@ def held_out(cfg: DictConfig, language: str):
     return corpus.cuts(cfg.score_split)
 
 
-def is_path(target: str) -> bool:
-    return "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
-
-
 def target_audio(cfg: DictConfig) -> tuple[str | None, CutSet | None]:
     """The target (a language's held-out speakers, or a manifest's audio), or none."""
     if cfg.target is None:
         return None, None
     target = str(cfg.target)
     try:
-        return target, audio_cuts(target) if is_path(target) else held_out(cfg, target)
+        return target, audio_cuts(target) if is_manifest_path(target) else held_out(cfg, target)
     except ValueError as e:
         raise ValueError(f"target {target}: {e}") from None
 
@@ -134,7 +130,7 @@ def main(cfg: DictConfig) -> None:
             post = rows.get(target) or posteriors(model, target_cuts, device)
         except ValueError as e:
             raise ValueError(f"target {target}: {e}") from None
-        rows.setdefault(Path(target).name if is_path(target) else target, post)
+        rows.setdefault(Path(target).name if is_manifest_path(target) else target, post)
         result = ranking(post, target, cfg)
         result["sampling_rates"] = dict(sorted(Counter(  # all resampled to the model's rate
             str(c.recording.sampling_rate) for c in target_cuts).items()))

@@ -36,7 +36,7 @@ from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
 from asrtl.train.run import claim_run_dir, run_meta, train_and_score
 from asrtl.transfer.copy import CopyReport, copy_layers
-from asrtl.transfer.source import check_same_architecture, resolve_source
+from asrtl.transfer.source import check_same_architecture, resolve_source, source_budget
 from asrtl.transfer.strategies import apply_strategy
 
 log = logging.getLogger("transfer")
@@ -53,7 +53,7 @@ def main(cfg: DictConfig) -> None:
         log.warning("source=%s is the target itself: same-language pretraining (the "
                     "large-budget reference), not cross-lingual transfer", cfg.source)
     source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir,
-                            cfg.source_hours or 6 * cfg.target_hours, cfg, device)
+                            source_budget(cfg.source_hours, cfg.target_hours), cfg, device)
     with distributed.main_first():
         corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
                                 seed=cfg.seed)

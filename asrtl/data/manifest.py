@@ -331,6 +331,11 @@ def format_summary(corpus: Corpus) -> str:
     return "\n".join(lines)
 
 
+def is_manifest_path(target: str) -> bool:
+    """A target given as a manifest's path rather than a language name."""
+    return "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
+
+
 def audio_cuts(path: str | Path) -> CutSet:
     """Cuts of any lhotse manifest of audio (a CutSet, or a RecordingSet: one cut per
     recording), transcripts not needed: what LID scores. Rates other than 16 kHz are

@@ -14,7 +14,7 @@ from lhotse import CutSet
 from omegaconf import OmegaConf
 
 from asrtl.data.languages import get_language
-from asrtl.data.manifest import audio_cuts, cut_texts, prepare_corpus
+from asrtl.data.manifest import audio_cuts, cut_texts, is_manifest_path, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.train import train_lid
@@ -22,7 +22,7 @@ from asrtl.rank.combine import combine, confidence, ordered
 from asrtl.rank.rankers import RankInputs, RankSettings, check_rankers, needs, run_rankers
 from asrtl.train.checkpoint import resolve_checkpoint
 from asrtl.train.loop import TrainConfig
-from asrtl.transfer.source import resolve_source
+from asrtl.transfer.source import resolve_source, source_budget
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,6 @@ log = logging.getLogger(__name__)
 # LID posterior corrected for absorption, the LID embedding, a linear CTC probe of the
 # source encoder, a transferability estimator on its features, transcript-free units
 DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "ctc_probe", "logme", "units"]
-
-
-def is_path(target: str) -> bool:
-    """A target given as a manifest path rather than a language name."""
-    return "/" in target or target.endswith((".jsonl.gz", ".jsonl", ".json"))
 
 
 def check_sources(target: str, sources: list[str]) -> None:
@@ -58,7 +53,7 @@ def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
     target = str(cfg.target)
     try:
         dev: frozenset[str] = frozenset()
-        if is_path(target):
+        if is_manifest_path(target):
             cuts = audio_cuts(target)
         else:
             corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, target,
@@ -155,7 +150,7 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
     want = needs(req.names + req.chosen)
     walls = {"target_data": req.wall_s}
     t0 = time.perf_counter()
-    hours = cfg.source_hours or 6 * cfg.target_hours
+    hours = source_budget(cfg.source_hours, cfg.target_hours)
     models = {s: resolve_source(s, None, cfg.exp_dir, hours, cfg, device,
                                 train_missing=cfg.train_missing) if "models" in want else None
               for s in sources}

@@ -24,6 +24,11 @@ def pretrain_dir(exp_dir: str | Path, language: str, hours: float) -> Path:
     return Path(exp_dir) / "pretrain" / f"{language}-{hours:g}h"
 
 
+def source_budget(source_hours: float | None, target_hours: float) -> float:
+    """The sources' training hours: as given, or 6 x the target's (the study's 60 h -> 10 h)."""
+    return source_hours or 6 * target_hours
+
+
 def is_pretrained(run_dir: Path) -> bool:
     """A finished pretraining run (trained and scored)."""
     return (run_dir / "results" / "test" / "scores.json").is_file()
