@@ -4,7 +4,8 @@ Layout of the cache (``<cache_dir>/embedded/<language>/<key>/``, ``key`` hashing
 generation parameter except the amount of training audio):
 
 - ``words.json``: usable words, the test-only share, and words eSpeak spelled out (dropped);
-- ``audio/<utt-id>.flac``: 16 kHz mono audio, one file per utterance, each written atomically.
+- ``audio/<utt-id>.flac``: 16 kHz mono audio (8 kHz through the telephone channel: the data
+  layer resamples on loading), one file per utterance, each written atomically.
   The training stream is a fixed sequence, so ``hours=0.1`` is a prefix of ``hours=0.6``
   and a larger budget reuses the audio of a smaller one;
 - ``corpus-<hours>h/``: lhotse manifests per split (``{split}_{recordings,supervisions,cuts}
@@ -28,17 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
+from asrtl.data.channel import TELEPHONE_RATE
 from asrtl.data.espeak import Espeak, spells_out
 from asrtl.data.languages import Language, get_language
 from asrtl.data.speakers import Speaker, speaker_pool
 from asrtl.data.store import SPLITS, write_manifests
-from asrtl.data.synth import SynthPool, UttSpec
+from asrtl.data.synth import SynthPool, UttSpec, output_rate
 from asrtl.data.text import cldr_words
 from asrtl.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+DRR_DB = (0.0, 10.0)  # direct-to-reverberant ratio of the simulated rooms
+_CHANNEL_KEYS = ("reverb", "rt60", "telephone")  # keyed only when on (see EmbeddedConfig.key)
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,12 @@ class EmbeddedConfig:
         speakers_per_variant, dev_variants, test_variants: the speaker set.
         noise_snr_db: ``[low, high]`` additive white noise SNR per utterance, or ``None``.
         speed: ``[low, high]`` speed perturbation factor per utterance, or ``None``.
+        reverb: probability that an utterance is spoken in a simulated room (0: never).
+        rt60: ``[low, high]`` reverberation time of those rooms, in seconds.
+        telephone: pass every utterance through an 8 kHz µ-law telephone channel; the audio
+            is then stored at 8 kHz (see :attr:`audio_rate`).
         workers: synthesis processes.
-        sample_rate: output rate (eSpeak's 22.05 kHz is resampled).
+        sample_rate: rate of synthesis and output (eSpeak's 22.05 kHz is resampled).
     """
 
     hours: float = 0.5
@@ -73,6 +81,9 @@ class EmbeddedConfig:
     test_variants: int = 8
     noise_snr_db: tuple[float, float] | None = None
     speed: tuple[float, float] | None = None
+    reverb: float = 0.0
+    rt60: tuple[float, float] = (0.2, 0.8)
+    telephone: bool = False
     workers: int = 2
     sample_rate: int = 16000
 
@@ -87,10 +98,38 @@ class EmbeddedConfig:
         for name in ("dev_utts", "test_utts", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.reverb <= 1:
+            raise ValueError(f"data.reverb is a probability and must be in [0, 1], got "
+                             f"{self.reverb}")
+        try:
+            rt60 = tuple(float(v) for v in self.rt60)
+        except (TypeError, ValueError):
+            rt60 = ()
+        if len(rt60) != 2 or not 0 < rt60[0] <= rt60[1] <= 10:
+            raise ValueError(f"data.rt60 must be [low, high] in seconds with 0 < low <= high "
+                             f"<= 10, got {self.rt60}")
+        if self.telephone and self.sample_rate < TELEPHONE_RATE:
+            raise ValueError(f"data.telephone needs data.sample_rate >= {TELEPHONE_RATE}, got "
+                             f"{self.sample_rate}")
+        object.__setattr__(self, "reverb", float(self.reverb))
+        object.__setattr__(self, "rt60", rt60)
+
+    @property
+    def audio_rate(self) -> int:
+        """Sample rate of the stored audio: 8000 with ``telephone``, else ``sample_rate``."""
+        return output_rate(self.sample_rate, self.telephone)
 
     def key(self) -> str:
-        """Hash of the parameters that change what is synthesised."""
-        params = {k: v for k, v in asdict(self).items() if k not in ("hours", "workers")}
+        """Hash of the parameters that change what is synthesised.
+
+        The channel options enter only when on (``reverb > 0``, ``telephone``): a corpus
+        without them keeps the key it had before they existed, and its cache."""
+        skip = ("hours", "workers", *_CHANNEL_KEYS)
+        params = {k: v for k, v in asdict(self).items() if k not in skip}
+        if self.reverb > 0:
+            params.update(reverb=self.reverb, rt60=list(self.rt60))
+        if self.telephone:
+            params["telephone"] = True
         params["format"] = FORMAT_VERSION
         blob = json.dumps(params, sort_keys=True, default=list).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
@@ -144,12 +183,19 @@ def _sentence(rng: random.Random, words: Sequence[str], cfg: EmbeddedConfig) -> 
     return " ".join(rng.sample(words, k))
 
 
-def _augment_params(rng: random.Random, cfg: EmbeddedConfig) -> dict:
+def _augment_params(rng: random.Random, cfg: EmbeddedConfig, utt_id: str) -> dict:
     out: dict = {}
     if cfg.speed:
         out["speed"] = round(rng.uniform(*cfg.speed), 3)
     if cfg.noise_snr_db:
         out["snr_db"] = round(rng.uniform(*cfg.noise_snr_db), 1)
+    if cfg.reverb > 0:
+        # A generator of its own: reverberation leaves texts, speakers and prosody as they
+        # were, so a reverberant corpus pairs with the dry one utterance by utterance.
+        room = random.Random(f"reverb-{cfg.seed}-{utt_id}")
+        if room.random() < cfg.reverb:
+            out.update(rt60_s=round(room.uniform(*cfg.rt60), 3),
+                       drr_db=round(room.uniform(*DRR_DB), 1), rir_seed=room.getrandbits(32))
     return out
 
 
@@ -161,8 +207,9 @@ def _utterance(lang: Language, split: str, i: int, speaker: Speaker, rng: random
     while text in taken:
         text = _sentence(rng, words, cfg)
     taken.add(text)
-    return UttSpec(f"{lang.iso}-{split}-{i:06d}", split, text, speaker, speaker.prosody(rng),
-                   **_augment_params(rng, cfg))
+    utt_id = f"{lang.iso}-{split}-{i:06d}"
+    return UttSpec(utt_id, split, text, speaker, speaker.prosody(rng),
+                   **_augment_params(rng, cfg, utt_id))
 
 
 def _fixed_split(lang: Language, split: str, speakers: list[Speaker], n: int,
@@ -232,15 +279,16 @@ def prepare_embedded(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) 
     }
     t0 = time.perf_counter()
     samples: dict[str, int] = {}
-    with SynthPool(cfg.workers, lang.voice, cfg.sample_rate, audio_dir) as synth:
+    rate = cfg.audio_rate
+    with SynthPool(cfg.workers, lang.voice, cfg.sample_rate, audio_dir, cfg.telephone) as synth:
         for split, specs in fixed.items():
             samples.update(synth.run(specs, f"{lang.name} {split}"))
         # Training: the stream's shortest prefix holding `hours` of audio.
-        target = cfg.hours * 3600 * cfg.sample_rate
+        target = cfg.hours * 3600 * rate
         stream = _train_stream(lang, speakers["train"], words.train_words, cfg, taken)
         train: list[UttSpec] = []
         total = 0
-        mean = 2.5 * cfg.sample_rate  # first guess of samples per utterance
+        mean = 2.5 * rate  # first guess of samples per utterance
         while total < target:
             batch = [next(stream) for _ in range(max(16, math.ceil((target - total) / mean
                                                                    * 1.05)))]
@@ -255,12 +303,23 @@ def prepare_embedded(language: str, cfg: EmbeddedConfig, cache_dir: str | Path) 
             lengths = [n for n in got.values() if n > 0]
             mean = float(np.mean(lengths)) if lengths else mean
     wall = time.perf_counter() - t0
-    synthesized = synth.fresh_samples / cfg.sample_rate
+    synthesized = synth.fresh_samples / rate
     speed = {"wall_s": round(wall, 2), "audio_s": round(synthesized, 1),
              "workers": cfg.workers, "audio_s_per_wall_s": round(synthesized / max(wall, 1e-9), 1)}
     summary = _write_manifests(lang, dict(fixed, train=train), samples, audio_dir, out, cfg,
                                words, speed)
     log.info("built %s corpus: %s", lang.name, json.dumps(summary["splits"]))
+    return out
+
+
+def _channel_custom(spec: UttSpec, cfg: EmbeddedConfig) -> dict:
+    """The channel of one utterance for its supervision; nothing when the options are off, so
+    that manifests stay as they were before the options existed."""
+    out: dict = {}
+    if cfg.reverb > 0:
+        out.update(rt60_s=spec.rt60_s, drr_db=spec.drr_db if spec.rt60_s is not None else None)
+    if cfg.telephone:
+        out["telephone"] = True
     return out
 
 
@@ -276,17 +335,17 @@ def _write_manifests(lang: Language, splits: dict[str, list[UttSpec]], samples: 
             n = samples.get(spec.id, 0)
             if n <= 0:
                 continue
-            dur = n / cfg.sample_rate
+            dur = n / cfg.audio_rate
             rec = Recording(id=spec.id, sources=[AudioSource(
                 type="file", channels=[0], source=str(audio_dir / f"{spec.id}.flac"))],
-                sampling_rate=cfg.sample_rate, num_samples=n, duration=dur)
+                sampling_rate=cfg.audio_rate, num_samples=n, duration=dur)
             sup = SupervisionSegment(
                 id=spec.id, recording_id=spec.id, start=0.0, duration=dur, channel=0,
                 text=spec.text, language=lang.name, speaker=spec.speaker.id,
                 custom={"variant": spec.speaker.variant, "rate_wpm": spec.prosody.rate_wpm,
                         "pitch": spec.prosody.pitch, "pitch_range": spec.prosody.pitch_range,
                         "word_gap_10ms": spec.prosody.word_gap_10ms, "speed": spec.speed,
-                        "snr_db": spec.snr_db})
+                        "snr_db": spec.snr_db, **_channel_custom(spec, cfg)})
             cuts.append(MonoCut(id=spec.id, start=0.0, duration=dur, channel=0,
                                 recording=rec, supervisions=[sup]))
         cutsets[split] = CutSet.from_cuts(cuts)

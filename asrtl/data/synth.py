@@ -1,5 +1,8 @@
 """Worker side of embedded-corpus synthesis: light imports only (no lhotse, no torch), so
 that spawned worker processes start fast. One :class:`SynthPool` serves a whole corpus build.
+
+Each utterance goes eSpeak -> speed (resampling to ``sample_rate``) -> room reverberation ->
+additive noise -> peak limit -> telephone channel (8 kHz µ-law), each step optional.
 """
 
 from __future__ import annotations
@@ -16,13 +19,27 @@ from pathlib import Path
 
 import numpy as np
 
+from asrtl.data.channel import (
+    TELEPHONE_RATE,
+    reverberate,
+    room_impulse_response,
+    telephone_channel,
+)
 from asrtl.data.espeak import Espeak, Prosody
 from asrtl.data.speakers import Speaker
 
 
 @dataclass(frozen=True)
 class UttSpec:
-    """Everything needed to synthesise one utterance."""
+    """Everything needed to synthesise one utterance.
+
+    Attributes:
+        speed: speed perturbation factor.
+        snr_db: additive white noise SNR, or ``None`` for none.
+        rt60_s: reverberation time of the simulated room, or ``None`` for dry speech.
+        drr_db: the room's direct-to-reverberant ratio (with ``rt60_s``).
+        rir_seed: seed of the room impulse response's noise (with ``rt60_s``).
+    """
 
     id: str
     split: str
@@ -31,15 +48,35 @@ class UttSpec:
     prosody: Prosody
     speed: float = 1.0
     snr_db: float | None = None
-
+    rt60_s: float | None = None
+    drr_db: float = 0.0
+    rir_seed: int = 0
 
 
 def _worker_init() -> None:
     # Two workers on two cores collapse when numpy/BLAS spawn their own threads.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int) -> np.ndarray:
-    """Synthesises ``spec`` and returns float32 samples ``(T,)`` at ``sample_rate``."""
+
+
+def output_rate(sample_rate: int, telephone: bool) -> int:
+    """The rate of the stored audio: 8 kHz through the telephone channel, else ``sample_rate``."""
+    return TELEPHONE_RATE if telephone else sample_rate
+
+
+def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int,
+                         telephone: bool = False) -> np.ndarray:
+    """Synthesises ``spec``.
+
+    Args:
+        spec: the utterance and its augmentation.
+        voice: eSpeak voice of the language (``bn``).
+        sample_rate: rate of the speech and of every step before the telephone channel.
+        telephone: pass the result through :func:`~asrtl.data.channel.telephone_channel`.
+
+    Returns:
+        float32 samples ``(T,)`` at ``output_rate(sample_rate, telephone)``, peak below 1.
+    """
     import soxr
 
     engine = Espeak.get()
@@ -49,6 +86,10 @@ def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int) -> np.ndar
     # Speed perturbation as in Kaldi: resample by the factor, tempo and pitch move together.
     in_rate = engine.sample_rate * spec.speed
     audio = soxr.resample(audio, in_rate, sample_rate).astype(np.float32)
+    if spec.rt60_s is not None and audio.size:
+        rir = room_impulse_response(spec.rt60_s, sample_rate, spec.drr_db,
+                                    np.random.default_rng(spec.rir_seed))
+        audio = reverberate(audio, rir)
     if spec.snr_db is not None and audio.size:
         seed = int(hashlib.sha1(spec.id.encode()).hexdigest()[:8], 16)
         noise = np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
@@ -57,10 +98,12 @@ def synthesize_utterance(spec: UttSpec, voice: str, sample_rate: int) -> np.ndar
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 0.99:
         audio *= 0.99 / peak
+    if telephone:
+        audio = telephone_channel(audio, sample_rate)
     return audio
 
 
-def _synth_job(job: tuple[list[UttSpec], str, int, str]) -> list[tuple[str, int, bool]]:
+def _synth_job(job: tuple[list[UttSpec], str, int, str, bool]) -> list[tuple[str, int, bool]]:
     """Worker: synthesise a batch, writing each FLAC atomically.
 
     Returns:
@@ -68,19 +111,20 @@ def _synth_job(job: tuple[list[UttSpec], str, int, str]) -> list[tuple[str, int,
     """
     import soundfile as sf
 
-    specs, voice, sample_rate, audio_dir = job
+    specs, voice, sample_rate, audio_dir, telephone = job
+    rate = output_rate(sample_rate, telephone)
     out = []
     for spec in specs:
         path = Path(audio_dir) / f"{spec.id}.flac"
         if path.is_file():
             out.append((spec.id, sf.info(str(path)).frames, False))
             continue
-        audio = synthesize_utterance(spec, voice, sample_rate)
-        if audio.size < sample_rate // 10:  # < 0.1 s: eSpeak said nothing useful
+        audio = synthesize_utterance(spec, voice, sample_rate, telephone)
+        if audio.size < rate // 10:  # < 0.1 s: eSpeak said nothing useful
             out.append((spec.id, 0, True))
             continue
         tmp = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
-        sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="FLAC")
+        sf.write(str(tmp), audio, rate, subtype="PCM_16", format="FLAC")
         os.replace(tmp, path)
         out.append((spec.id, audio.size, True))
     return out
@@ -105,10 +149,13 @@ def _main_module_hidden() -> Iterator[None]:
 
 class SynthPool:
     """Synthesis in ``workers`` spawned processes (eSpeak NG is not thread-safe), or in this
-    process when ``workers == 1``. Use as a context manager; the pool lives for one build."""
+    process when ``workers == 1``. Use as a context manager; the pool lives for one build.
+    Files are written at ``output_rate(sample_rate, telephone)``."""
 
-    def __init__(self, workers: int, voice: str, sample_rate: int, audio_dir: Path) -> None:
+    def __init__(self, workers: int, voice: str, sample_rate: int, audio_dir: Path,
+                 telephone: bool = False) -> None:
         self.voice, self.sample_rate, self.audio_dir = voice, sample_rate, str(audio_dir)
+        self.telephone = telephone
         self.fresh_samples = 0
         self._pool = None
         if workers > 1:
@@ -132,8 +179,8 @@ class SynthPool:
         from tqdm.auto import tqdm
 
         batch = 16
-        jobs = [(specs[i:i + batch], self.voice, self.sample_rate, self.audio_dir)
-                for i in range(0, len(specs), batch)]
+        jobs = [(specs[i:i + batch], self.voice, self.sample_rate, self.audio_dir,
+                 self.telephone) for i in range(0, len(specs), batch)]
         results: Iterator = (self._pool.imap(_synth_job, jobs) if self._pool is not None
                              else map(_synth_job, jobs))
         done: dict[str, int] = {}
