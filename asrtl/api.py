@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,13 @@ from lhotse import CutSet, Recording
 from lhotse.cut import Cut
 
 from asrtl.data.audio import soundfile_for, sphere_problem
-from asrtl.data.features import Fbank, FeatureConfig
 from asrtl.data.loader import eval_batches, load_padded
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.align import word_timestamps
 from asrtl.eval.decode import BeamDecoder, greedy, lexicon_words
 from asrtl.models.ctc import CTCModel
+from asrtl.models.factory import input_transform
+from asrtl.models.ssl import Waveform
 from asrtl.train.checkpoint import load_checkpoint, read_meta, resolve_checkpoint
 from asrtl.train.device import resolve_device
 
@@ -85,11 +86,10 @@ class ASRModel:
         self.path = path
         self.meta = meta
         self.device = device
-        known = {f.name for f in fields(FeatureConfig)}
-        features = {k: v for k, v in (meta.get("features") or {}).items() if k in known}
-        self.fbank = Fbank(FeatureConfig(**{"num_mel_bins": model.cfg.num_mel_bins,
-                                            **features})).to(device)
-        self.frame_s = SUBSAMPLING * self.fbank.hop / self.fbank.cfg.sample_rate
+        self.fbank = input_transform(model.cfg, meta.get("features")).to(device)
+        self.frame_s = (model.cfg.samples_per_frame / Waveform.sample_rate
+                        if model.cfg.raw_waveform
+                        else SUBSAMPLING * self.fbank.hop / self.fbank.cfg.sample_rate)
         self._beams: dict[tuple, BeamDecoder] = {}
 
     def __repr__(self) -> str:

@@ -48,7 +48,8 @@ def source_name(source: Any, checkpoint: Any) -> str:
         return str(source)
     p = Path(str(checkpoint).rstrip("/"))
     run = p.parent.parent if p.parent.name == "checkpoints" else p
-    return f"ckpt-{run.name or 'run'}"
+    name = run.stem if run.suffix in (".pt", ".pth", ".bin", ".safetensors", ".ckpt") else run.name
+    return f"ckpt-{name or 'run'}"
 
 
 _register_resolvers()

@@ -19,7 +19,8 @@ import torch
 import yaml
 
 from asrtl.data.features import Fbank
-from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.ctc import ModelConfig
+from asrtl.models.factory import build_model
 from asrtl.train.device import resolve_device
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ def main() -> None:
     device = resolve_device(args.device)
     arch = yaml.safe_load((REPO / "conf" / "model" / f"{args.model}.yaml").read_text())
     torch.manual_seed(0)
-    model = CTCModel(ModelConfig.from_dict({**arch, "vocab_size": 40})).to(device)
+    model = build_model(ModelConfig.from_dict({**arch, "vocab_size": 40})).to(device)
     compiled = torch.compile(model)
     fbank = Fbank().to(device)
     shapes = []

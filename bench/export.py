@@ -31,7 +31,8 @@ import yaml
 from asrtl.api import ASRModel
 from asrtl.data.vocab import Vocabulary
 from asrtl.export import export_model, exportable, max_abs_diff, onnx_session, run_onnx
-from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
+from asrtl.models.ctc import ModelConfig, num_parameters
+from asrtl.models.factory import build_model
 
 REPO = Path(__file__).resolve().parent.parent
 CLIPS = REPO.parent / "shared" / "data"
@@ -76,7 +77,7 @@ def bench_model(preset: str, clips: list[np.ndarray], reps: int, threads: int) -
     arch = yaml.safe_load((REPO / "conf" / "model" / f"{preset}.yaml").read_text())
     torch.manual_seed(0)
     vocab = Vocabulary(["<blank>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz"])
-    model = CTCModel(ModelConfig.from_dict({**arch, "vocab_size": len(vocab)}))
+    model = build_model(ModelConfig.from_dict({**arch, "vocab_size": len(vocab)}))
     asr = ASRModel(model, vocab, "none", Path(preset), {}, torch.device("cpu"))
     module = exportable(asr)
     with tempfile.TemporaryDirectory() as tmp:

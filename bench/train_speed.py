@@ -32,7 +32,8 @@ from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.decode import BeamDecoder
 from asrtl.eval.evaluate import decode_cuts
-from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
+from asrtl.models.ctc import ModelConfig, num_parameters
+from asrtl.models.factory import build_model
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import train_step
 
@@ -61,7 +62,7 @@ def measure(preset: str, corpus, device: torch.device, rounds: int) -> dict:
     vocab = Vocabulary.from_texts(cut_texts(train))
     arch = yaml.safe_load((REPO / "conf" / "model" / f"{preset}.yaml").read_text())
     torch.manual_seed(0)
-    model = CTCModel(ModelConfig.from_dict({**arch, "vocab_size": len(vocab)})).to(device)
+    model = build_model(ModelConfig.from_dict({**arch, "vocab_size": len(vocab)})).to(device)
     fbank = Fbank().to(device)
     batches = train_batches(train, 60.0, seed=0, epoch=0)
     data = BatchDataset(train, batches, vocab)

@@ -27,12 +27,12 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from asrtl.adapt.run import adapt, save_adapted, speaker_split, speakers_of, subset
 from asrtl.cli import check_overrides, recipe
-from asrtl.data.features import Fbank, FeatureConfig
 from asrtl.data.manifest import Corpus, prepare_corpus
 from asrtl.eval.evaluate import decode_cuts
 from asrtl.eval.score import score
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel
+from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.run import claim_run_dir
@@ -53,7 +53,7 @@ def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
 
 
 def wer_cer(model: CTCModel, vocab, cuts, device: torch.device) -> dict:
-    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    fbank = input_transform(model.cfg).to(device)
     out = decode_cuts(model.to(device), fbank, vocab, cuts, device)
     s = score(out.refs, out.hyps)
     return {"wer": round(s["wer"], 4), "cer": round(s["cer"], 4)}

@@ -30,7 +30,8 @@ from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
-from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.ctc import ModelConfig
+from asrtl.models.factory import build_model
 from asrtl.train import distributed
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
@@ -60,7 +61,7 @@ def main(cfg: DictConfig) -> None:
     texts = cut_texts(corpus.cuts("train"))
     vocab = Vocabulary.from_texts(texts)
     torch.manual_seed(cfg.seed)
-    model = CTCModel(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
+    model = build_model(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
     if source is not None:
         check_same_architecture(source, model.cfg)
     if source is None:
@@ -85,7 +86,8 @@ def main(cfg: DictConfig) -> None:
     greedy = out["scores"]["test"]
     summary = {"source": cfg.source, "target": cfg.target, "strategy": cfg.strategy.name,
                "source_checkpoint": str(source.path) if source else None,
-               "source_hours": source.meta["config"]["data"].get("hours") if source else None,
+               "source_hours": (source.meta.get("config") or {}).get("data", {}).get("hours")
+               if source else None,
                "target_hours": cfg.target_hours, "wer": greedy["wer"], "cer": greedy["cer"],
                "wer_percent": greedy["wer_percent"], "cer_percent": greedy["cer_percent"],
                "beam": out["scores"].get("test-beam"), "epochs": train_cfg.epochs,

@@ -16,12 +16,13 @@ from lhotse import CutSet
 from safetensors.torch import load_file, save_file
 
 from asrtl.adapt.methods import Adaptation, prepare
-from asrtl.data.features import Fbank, FeatureConfig, SpecAugment
+from asrtl.data.features import SpecAugment
 from asrtl.data.loader import BatchDataset
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import ctc_loss
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel
+from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def feasible(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.dev
     """Per cut id: can CTC align its transcript with the model's output frames (enough
     frames for the labels and the blanks between repeats)?"""
     model.to(device).eval()
-    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    fbank = input_transform(model.cfg).to(device)
     data = BatchDataset(cuts, [[c.id] for c in cuts], vocab)  # one utterance a batch: no padding
     out = {}
     for i in range(len(data)):
@@ -120,7 +121,7 @@ def _train(model: CTCModel, state: Adaptation, vocab: Vocabulary, cuts: CutSet,
         state.lhuc.to(device)
     if state.reference is not None:
         state.reference.to(device)
-    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    fbank = input_transform(model.cfg).to(device)
     specaug = SpecAugment().to(device) if cfg.get("spec_augment", True) else None
     batch = BatchDataset(cuts, [ids], vocab)[0].to(device)
     check = BatchDataset(cuts, [held], vocab)[0].to(device) if held else None

@@ -8,6 +8,7 @@ libsndfile (:func:`soundfile_for`) and needs sph2pipe only for shorten-compresse
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -116,6 +117,10 @@ def one_line(e: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+log = logging.getLogger(__name__)
+_RESAMPLED: set[tuple[int, int]] = set()
+
+
 def load_audio(cut: Cut, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The cut's samples, resampled to ``sample_rate`` and averaged over channels.
 
@@ -132,6 +137,10 @@ def load_audio(cut: Cut, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     rec = cut.recording
     files = [s.source for s in rec.sources if s.type == "file"]
     if rec.sampling_rate != sample_rate:
+        if (rec.sampling_rate, sample_rate) not in _RESAMPLED:  # once per rate and process
+            _RESAMPLED.add((rec.sampling_rate, sample_rate))
+            log.info("audio at %d Hz resampled to the models' %d Hz (first: %s)",
+                     rec.sampling_rate, sample_rate, cut.recording.id)
         rec = rec.resample(sample_rate)
     try:
         with soundfile_for(files):

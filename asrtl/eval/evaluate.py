@@ -11,12 +11,13 @@ from typing import Any
 import torch
 from lhotse import CutSet
 
-from asrtl.data.features import Fbank, FeatureConfig
+from asrtl.data.features import Fbank
 from asrtl.data.loader import BatchDataset, eval_batches, make_loader
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.decode import BeamDecoder, greedy
 from asrtl.eval.score import write_results
 from asrtl.models.ctc import CTCModel
+from asrtl.models.factory import input_transform
 
 
 @dataclass
@@ -85,7 +86,7 @@ def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: tor
         raise ValueError(f"decode must be greedy or beam, got {decode!r}")
     decoder = (BeamDecoder(vocab, lexicon, kenlm=kenlm, beam_size=beam_size)
                if decode == "beam" else None)
-    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    fbank = input_transform(model.cfg).to(device)
     model.to(device)
     t0 = time.perf_counter()
     out = decode_cuts(model, fbank, vocab, cuts, device, decoder=decoder)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asrtl.io import write_text_atomic
+from asrtl.models.ssl_weights import is_ssl_weights
 from asrtl.train.checkpoint import read_meta, resolve_checkpoint
 
 log = logging.getLogger(__name__)
@@ -223,10 +224,14 @@ def _transfer_section(meta: dict[str, Any], summary: dict[str, Any] | None,
     if parent:
         lines.append(f"- parent checkpoint: `{parent}`")
         parent_meta = None
-        try:
-            parent_meta = read_meta(Path(parent))
-        except (FileNotFoundError, ValueError):
-            lines.append("  (no longer readable here)")
+        if is_ssl_weights(parent):
+            lines.append("  (pretrained wav2vec 2.0-family encoder weights, converted on "
+                         "loading: see copy_report.json)")
+        else:
+            try:
+                parent_meta = read_meta(Path(parent))
+            except (OSError, ValueError):
+                lines.append("  (no longer readable here)")
         if parent_meta:
             corpus = parent_meta.get("corpus") or {}
             lines.append(f"- parent language: {parent_meta.get('language')} "

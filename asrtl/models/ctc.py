@@ -10,18 +10,30 @@ from torch import nn
 
 from asrtl.models.encoder import Conv2dSubsampling, Encoder
 
+SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture, stored in ``meta.json``; a checkpoint rebuilds its model from it.
 
     Attributes:
-        name: preset name (``tiny``, ``small``, ``base``) or ``custom``.
-        encoder: ``conformer`` or ``lstm``.
+        name: preset name (``tiny``, ``small``, ``base``, ``xlsr_300m``...) or ``custom``.
+        encoder: ``conformer`` or ``lstm`` (filterbank input), or ``wav2vec2``, ``hubert``,
+            ``wavlm`` (raw waveform input, :mod:`asrtl.models.ssl`).
         dim, num_layers, heads, ffn_dim, conv_kernel, dropout: encoder settings.
         subsampling_channels: channels of the two subsampling convolutions.
         num_mel_bins: input feature dimension.
         vocab_size: output tokens, blank included (set from the vocabulary).
+        extractor_mode, conv_layers, conv_bias, pos_conv_kernel, pos_conv_groups,
+            layer_norm_first, layer_drop: the wav2vec 2.0 family's settings, as torchaudio's
+            ``wav2vec2_model`` names them (``conv_layers``: ``(channels, kernel, stride)``).
+        mask_time_prob, mask_time_length: wav2vec 2.0 fine-tuning's time masking (share of
+            frames starting a masked span, span length in frames); training only.
+        normalize_waveform: zero mean, unit variance per utterance before the encoder
+            (XLS-R, MMS and the large models expect it).
+        adapter_dim: bottleneck adapters of this width in every encoder layer (0: none).
+        lora_rank, lora_alpha: LoRA on the attention projections (rank 0: none).
     """
 
     name: str = "small"
@@ -35,6 +47,40 @@ class ModelConfig:
     subsampling_channels: int = 64
     num_mel_bins: int = 80
     vocab_size: int = 0
+    extractor_mode: str = "group_norm"
+    conv_layers: tuple[tuple[int, int, int], ...] = (
+        (512, 10, 5), *((512, 3, 2),) * 4, *((512, 2, 2),) * 2)
+    conv_bias: bool = False
+    pos_conv_kernel: int = 128
+    pos_conv_groups: int = 16
+    layer_norm_first: bool = False
+    layer_drop: float = 0.0
+    mask_time_prob: float = 0.0
+    mask_time_length: int = 10
+    normalize_waveform: bool = True
+    adapter_dim: int = 0
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+
+    def __post_init__(self) -> None:  # JSON and YAML give lists: compare as tuples
+        object.__setattr__(self, "conv_layers", tuple(tuple(int(v) for v in c)
+                                                      for c in self.conv_layers))
+
+    @property
+    def raw_waveform(self) -> bool:
+        """Whether the encoder reads samples (the wav2vec 2.0 family) rather than fbank."""
+        return self.encoder in SSL_ENCODERS
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Input samples (16 kHz) per output frame: 640 for fbank models (10 ms hop, 4x
+        subsampling), the product of the convolution strides (320) for raw-waveform ones."""
+        if not self.raw_waveform:
+            return 640
+        stride = 1
+        for _, _, s in self.conv_layers:
+            stride *= s
+        return stride
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:

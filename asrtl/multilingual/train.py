@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from asrtl.data.features import FeatureConfig
 from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import ModelConfig, num_parameters
+from asrtl.models.factory import features_meta
 from asrtl.multilingual.data import multilingual_data
 from asrtl.multilingual.model import (
     MultilingualCTC,
@@ -64,7 +64,7 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
              "+".join(languages), model.cfg.name, num_parameters(model) / 1e6,
              ", ".join(f"{lang} {p:.2f}" for lang, p in probs.items()), device)
     meta = {**checkpoint_meta(vocabs), "parent": None, "sampling": probs,
-            "features": FeatureConfig(num_mel_bins=model.cfg.num_mel_bins).to_dict(),
+            "features": features_meta(model.cfg),
             "corpus": {lang: {"source": c.source, "dir": str(c.dir)}
                        for lang, c in corpora.items()}, "config": config}
     result = fit(model, data, cfg, run_dir, device, seed, meta)

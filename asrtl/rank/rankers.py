@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from lhotse import CutSet
 
-from asrtl.data.features import Fbank, FeatureConfig
 from asrtl.data.loader import BatchDataset, eval_batches
 from asrtl.data.vocab import SPACE, Vocabulary
 from asrtl.eval.decode import greedy
@@ -24,13 +23,12 @@ from asrtl.eval.evaluate import ctc_loss
 from asrtl.eval.score import score
 from asrtl.lid.model import LIDModel
 from asrtl.lid.score import Posteriors, posteriors
-from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.ctc import ModelConfig
+from asrtl.models.factory import build_model, input_transform
 from asrtl.rank import units as unitlib
 from asrtl.rank.estimators import frame_energy_db, leep, logme, segment_alignment
 from asrtl.train.checkpoint import Checkpoint
 from asrtl.transfer.copy import map_head
-
-SUBSAMPLING = 4  # the CTC model's frontend: one output frame per 4 feature frames
 
 
 @dataclass(frozen=True)
@@ -137,12 +135,12 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
     """One pass of a source model over the target's transcribed audio (see
     :class:`SourcePass`)."""
     model = ckpt.model.to(device).eval()
-    mapped = CTCModel(ModelConfig.from_dict({**model.cfg.to_dict(), "vocab_size": len(vocab)}))
+    mapped = build_model(ModelConfig.from_dict({**model.cfg.to_dict(), "vocab_size": len(vocab)}))
     map_head(model, ckpt.vocab, mapped, vocab, "mean")
     head = mapped.head.to(device)
-    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
+    fbank = input_transform(model.cfg).to(device)
     batches = BatchDataset(cuts, eval_batches(cuts, settings.batch_duration_s), vocab)
-    hop, space = fbank.hop * SUBSAMPLING, vocab.index[SPACE]
+    hop, space = model.cfg.samples_per_frame, vocab.index[SPACE]
     feats, labels, probs, refs, hyps, utts = [], [], [], [], [], []
     loss, tokens = 0.0, 0
     for batch in batches:

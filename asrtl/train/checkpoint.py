@@ -28,6 +28,7 @@ from torch import nn
 
 from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.factory import build_model
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Checkpoint:
 
     path: Path
     model: CTCModel
-    vocab: Vocabulary
+    vocab: Vocabulary | None  # None: a pretrained encoder without a head (SSL weights)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,7 +147,7 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     if len(vocab) != cfg.vocab_size:
         raise ValueError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
                          f"{cfg.vocab_size}")
-    model = CTCModel(cfg)
+    model = build_model(cfg)
     load_weights(model, ckpt)
     return Checkpoint(path=ckpt, model=model, vocab=vocab, meta=meta)
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class World:
@@ -100,3 +102,27 @@ def finish() -> None:
     """Leaves the process group (if any)."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def sync_batchnorm(model: torch.nn.Module, world: World, device: torch.device) -> int:
+    """Turns every batch norm of ``model`` into a :class:`torch.nn.SyncBatchNorm` (statistics
+    over all ranks' batches), in place, when training on several GPUs; torch implements it
+    for GPUs only, so a CPU or one-process run keeps its batch norms and says so.
+
+    Returns:
+        How many batch norms were converted.
+    """
+    norms = [n for n, m in model.named_modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if world.size < 2 or device.type != "cuda":
+        log.warning("train.sync_batchnorm: ignored (%s); it needs torchrun on several GPUs",
+                    "one process" if world.size < 2 else f"device {device.type}")
+        return 0
+    for name in norms:
+        parent, _, child = name.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        setattr(owner, child, torch.nn.SyncBatchNorm.convert_sync_batchnorm(
+            getattr(owner, child)))
+    log.info("train.sync_batchnorm: %d batch norm(s) synchronised over %d GPUs", len(norms),
+             world.size)
+    return len(norms)

@@ -22,13 +22,14 @@ import torch
 from lhotse import CutSet
 from torch.nn.parallel import DistributedDataParallel
 
-from asrtl.data.features import Fbank, FeatureConfig, SpecAugment
+from asrtl.data.features import Fbank, SpecAugment
 from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.factory import input_transform
 from asrtl.models.layers import freeze_frozen_norms, set_trainable
 from asrtl.train import distributed
 from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
@@ -63,6 +64,8 @@ class TrainConfig:
             new batch shape recompiles).
         select: the dev metric the best checkpoint minimises: ``wer`` (then CER), ``cer``
             (then loss) or ``loss``.
+        sync_batchnorm: batch-norm statistics over all GPUs under torchrun (else ignored,
+            with a warning).
     """
 
     epochs: int = 20
@@ -82,6 +85,7 @@ class TrainConfig:
     accum_grad: int = 1
     compile: bool = False
     select: str = "cer"
+    sync_batchnorm: bool = False
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
@@ -195,8 +199,12 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     world = distributed.init(device)
     ckpt_dir = run_dir / "checkpoints"
     model.to(device)
-    fbank = Fbank(FeatureConfig(num_mel_bins=model.cfg.num_mel_bins)).to(device)
-    specaug = SpecAugment() if cfg.spec_augment else SpecAugment(0, 0, 0, 0)
+    fbank = input_transform(model.cfg).to(device)
+    if cfg.sync_batchnorm:
+        distributed.sync_batchnorm(model, world, device)
+    # raw-waveform models mask in time themselves (wav2vec 2.0 fine-tuning's masking)
+    specaug = (SpecAugment() if cfg.spec_augment and not model.cfg.raw_waveform
+               else SpecAugment(0, 0, 0, 0))
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     per_step = world.size * cfg.accum_grad  # batches of the plan per optimiser step

@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 
-from asrtl.data.features import FeatureConfig
 from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
+from asrtl.models.factory import build_model, features_meta
 from asrtl.train import distributed
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.loop import TrainConfig, fit, one_language
@@ -165,7 +165,7 @@ def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: An
         corpus = prepare_corpus(data_cfg, language, seed=seed)
     vocab = Vocabulary.from_texts(cut_texts(corpus.cuts("train")))
     torch.manual_seed(seed)
-    model = CTCModel(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
+    model = build_model(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
     log.info("pretraining %s: model %s, %.2f M parameters, %d tokens, device %s",
              corpus.language, model.cfg.name, num_parameters(model) / 1e6, len(vocab), device)
     out = train_and_score(run_dir, corpus, vocab, model, TrainConfig.from_dict(train_cfg),
@@ -179,5 +179,5 @@ def run_meta(corpus: Corpus, vocab: Vocabulary, model: CTCModel, config: dict[st
              parent: str | None = None) -> dict[str, Any]:
     """The metadata every checkpoint of a run carries."""
     return {"language": corpus.language, "vocab": vocab.tokens, "parent": parent,
-            "features": FeatureConfig(num_mel_bins=model.cfg.num_mel_bins).to_dict(),
+            "features": features_meta(model.cfg),
             "corpus": {"source": corpus.source, "dir": str(corpus.dir)}, "config": config}

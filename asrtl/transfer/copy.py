@@ -115,7 +115,9 @@ def copy_layers(source: CTCModel, target: CTCModel, layers: Iterable[str] | None
     Args:
         source: the pretrained model.
         target: a freshly built model for the target language.
-        layers: layer names (``frontend``, ``encoder.layers.N``, ``head``); default all. The
+        layers: layer names (``frontend``, ``encoder.layers.N``, ``head``); default every
+            layer the source has (all of them, or all but the head of a pretrained SSL
+            encoder, whose head is then new). The
             head is vocabulary-mapped when both vocabularies are given, else it must have the
             same shape.
         source_vocab, target_vocab: vocabularies for the head mapping.
@@ -129,6 +131,8 @@ def copy_layers(source: CTCModel, target: CTCModel, layers: Iterable[str] | None
         ValueError: an unknown layer (listing valid ones), a layer the source lacks, or a
             tensor whose shape differs (naming it and both shapes).
     """
+    if layers is None:  # every layer the source has (a pretrained encoder has no head)
+        layers = [n for n in target.layer_names() if n in source.layer_names()]
     chosen = resolve_layers(target, layers)
     src_state = source.state_dict()
     report = CopyReport(layers=chosen)

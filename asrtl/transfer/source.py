@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from asrtl.models.ctc import ModelConfig
+from asrtl.models.ssl_weights import is_ssl_weights, load_ssl_encoder
 from asrtl.multilingual.model import load_source
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.run import pretrain_language
@@ -17,6 +18,10 @@ from asrtl.train.run import pretrain_language
 log = logging.getLogger(__name__)
 
 MULTILINGUAL = "multilingual:"
+# settings a source and its target may differ in: the vocabulary, the regularisation, and
+# modules a strategy adds (adapters, LoRA)
+TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
+                     "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha")
 
 
 def pretrain_dir(exp_dir: str | Path, language: str, hours: float) -> Path:
@@ -41,7 +46,9 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
 
     Args:
         source: a language, ``none``, ``multilingual:a+b+c`` or ``from-checkpoint``.
-        source_checkpoint: a checkpoint or run dir; wins over ``source``.
+        source_checkpoint: a checkpoint or run dir, or wav2vec 2.0-family weights
+            (:mod:`asrtl.models.ssl_weights`; ``cfg.source_allow_pickle`` for fairseq files);
+            wins over ``source``.
         hours: the source's training budget (its run dir's name).
         cfg: the recipe's config (``data``, ``model``, ``train``, ``decode``, ``seed``), used
             to pretrain a missing source.
@@ -53,6 +60,11 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
         ValueError: ``from-checkpoint`` without ``source_checkpoint``.
     """
     if source_checkpoint:
+        if is_ssl_weights(source_checkpoint):
+            preset = ModelConfig.from_dict({**cfg.model, "vocab_size": 0})
+            model, meta = load_ssl_encoder(source_checkpoint, preset,
+                                           bool(cfg.get("source_allow_pickle", False)))
+            return Checkpoint(path=Path(source_checkpoint), model=model, vocab=None, meta=meta)
         return load_source(source_checkpoint)
     if source == "none":
         return None
@@ -87,7 +99,7 @@ def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
     Raises:
         ValueError: naming the differing settings of both.
     """
-    diff = source.model.cfg.differences(target, ignore=("name", "vocab_size"))
+    diff = source.model.cfg.differences(target, ignore=TRAINING_SETTINGS)
     if diff:
         raise ValueError(f"source checkpoint {source.path} has another architecture than "
                          f"model={target.name}: {', '.join(diff)} (choose the matching "
