@@ -1,6 +1,7 @@
-"""Adaptation mechanics shared by the transfer strategies: freezing layers and per-layer
-learning-rate groups. Layers are the model's named units, input to output:
-``frontend``, ``encoder.layers.0`` ... ``encoder.layers.N-1``, ``head``."""
+"""Adaptation mechanics shared by the transfer strategies: freezing layers, per-layer
+learning-rate groups, stage plans and adapters/LoRA (:mod:`asrtl.models.peft`). Layers are the
+model's named units, input to output: ``frontend``, ``encoder.layers.0`` ...
+``encoder.layers.N-1``, ``head`` (wav2vec 2.0: ``encoder.feature_extractor`` ... ``head``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from torch import nn
 
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import resolve_layers, set_trainable
+from asrtl.models.peft import add_peft, has_peft, peft_parameter_names
+
+STAGE_PLANS = ("chain_thaw", "gradual_unfreeze", "head_first")
+PEFT_KEYS = ("adapter_dim", "lora_rank", "lora_alpha")
 
 
 def layer_parameters(model: CTCModel, layer: str) -> list[nn.Parameter]:
@@ -40,54 +45,143 @@ def discriminative_groups(model: CTCModel, decay: float, toward: str = "input"
             for i, layer in enumerate(names)]
 
 
-def chain_thaw_stages(model: CTCModel, new_layers: Iterable[str]) -> list[list[str]]:
+def chain_thaw_stages(model: CTCModel, new_layers: Iterable[str],
+                      freeze: Iterable[str] = ()) -> list[list[str]]:
     """Chain-thaw (Felbo et al.): the new layers first, then each copied layer alone from
-    first to last, then everything."""
+    first to last, then everything; the ``freeze`` layers in none (see :func:`drop_frozen`)."""
     new = resolve_layers(model, list(new_layers))
     copied = [n for n in model.layer_names() if n not in new]
-    return [new, *([n] for n in copied), model.layer_names()]
+    return drop_frozen([new, *([n] for n in copied), model.layer_names()], freeze)
 
 
-def gradual_unfreeze_stages(model: CTCModel) -> list[list[str]]:
-    """ULMFiT's gradual unfreezing: the head, then one more layer from the top per stage."""
+def gradual_unfreeze_stages(model: CTCModel, freeze: Iterable[str] = ()) -> list[list[str]]:
+    """ULMFiT's gradual unfreezing: the head, then one more layer from the top per stage;
+    the ``freeze`` layers in none."""
     names = model.layer_names()
-    return [names[len(names) - k:] for k in range(1, len(names) + 1)]
+    return drop_frozen([names[len(names) - k:] for k in range(1, len(names) + 1)], freeze)
+
+
+def head_first_stages(model: CTCModel, new_layers: Iterable[str],
+                      freeze: Iterable[str] = ()) -> list[list[str]]:
+    """The new layers alone, then every layer but the ``freeze`` ones: fairseq's
+    ``freeze_finetune_updates`` as a two-stage chain-thaw."""
+    return drop_frozen([resolve_layers(model, list(new_layers)), model.layer_names()], freeze)
+
+
+def drop_frozen(stages: list[list[str]], freeze: Iterable[str]) -> list[list[str]]:
+    """``stages`` without the ``freeze`` layers; a stage left empty, or the same as the one
+    before it, is dropped."""
+    freeze = set(freeze)
+    out: list[list[str]] = []
+    for stage in stages:
+        kept = [n for n in stage if n not in freeze]
+        if kept and (not out or kept != out[-1]):
+            out.append(kept)
+    return out
+
+
+def frozen_layers(model: CTCModel, freeze: Iterable[str] | None) -> list[str]:
+    """``strategy.freeze``: layers that train in no stage, validated.
+
+    Raises:
+        ValueError: a name that is not a layer of the model, listing the valid names.
+    """
+    names = [str(n) for n in (freeze or [])]
+    valid = model.layer_names()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {unknown} in strategy.freeze; valid: "
+                         f"{', '.join(valid)}")
+    return [n for n in valid if n in names]
+
+
+def peft_arguments(peft: Any) -> dict[str, Any]:
+    """``strategy.peft`` (``{adapter_dim: 64}``, ``{lora_rank: 8, lora_alpha: 16}``) as
+    :func:`asrtl.models.peft.add_peft` keyword arguments.
+
+    Raises:
+        ValueError: an unknown key.
+    """
+    given = dict(peft)
+    unknown = sorted(set(given) - set(PEFT_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in strategy.peft; known: "
+                         f"{', '.join(PEFT_KEYS)}")
+    return given
+
+
+def train_only(model: CTCModel, layers: list[str], extra: Iterable[str] = ()) -> None:
+    """Trains the ``layers`` and the parameters named in ``extra``, freezes the rest.
+
+    Raises:
+        ValueError: nothing left to train, or an unknown layer name.
+    """
+    extra = list(extra)
+    if layers or not extra:
+        set_trainable(model, layers)  # raises when nothing trains
+    else:
+        for p in model.parameters():
+            p.requires_grad_(False)
+    params = dict(model.named_parameters())
+    for name in extra:
+        params[name].requires_grad_(True)
 
 
 def apply_strategy(model: CTCModel, strategy: Any, copied: Iterable[str]) -> dict[str, Any]:
     """Freezes and groups ``model`` as ``strategy`` (a ``conf/strategy/*.yaml``) says.
 
     The "new" layers are those not copied, plus the head (re-initialised or vocab-mapped).
-    ``strategy.trainable`` is ``new``, ``all`` or an explicit list of layer names.
+    ``strategy.peft`` (``{adapter_dim: 64}`` or ``{lora_rank: 8, lora_alpha: 16}``) first
+    adds adapters/LoRA (:func:`asrtl.models.peft.add_peft`). ``strategy.trainable`` is
+    ``new``, ``all``, ``peft`` (the adapter/LoRA parameters and the new layers, no stages) or
+    an explicit list of layer names. ``strategy.freeze`` lists layers that train in no stage.
+    ``strategy.stages`` is ``chain_thaw``, ``gradual_unfreeze``, ``head_first`` (the new
+    layers for ``stage_epochs`` epochs, then all) or null; the model leaves this function
+    set to the first stage.
 
     Returns:
         Keyword arguments for :func:`asrtl.train.loop.fit` (``param_groups``, ``stages``,
-        ``stage_epochs``) and ``frozen``, the parameters frozen from the start.
+        ``stage_epochs``) and ``frozen``, the names of the parameters frozen from the start.
 
     Raises:
-        ValueError: an unknown ``trainable``/``stages`` value, or nothing left to train.
+        ValueError: an unknown ``trainable``/``stages``/``freeze``/``peft`` value, stages
+            with ``trainable: peft``, or nothing left to train.
     """
     copied = set(copied)
-    new = [n for n in model.layer_names() if n not in copied or n == "head"]
+    names = model.layer_names()
+    new = [n for n in names if n not in copied or n == "head"]
+    freeze = frozen_layers(model, strategy.get("freeze"))
     trainable = strategy.get("trainable", "all")
-    if trainable == "new":
-        layers = new
-    elif trainable == "all":
-        layers = model.layer_names()
-    elif isinstance(trainable, str):
-        raise ValueError(f"strategy.trainable must be new, all or a list of layers, got "
+    plan = strategy.get("stages")
+    peft = strategy.get("peft")
+    if isinstance(trainable, str) and trainable not in ("new", "all", "peft"):
+        raise ValueError(f"strategy.trainable must be new, all, peft or a list of layers, got "
                          f"{trainable!r}")
-    else:
-        layers = list(trainable)
-    frozen = set_trainable(model, layers)
+    if plan not in (None, *STAGE_PLANS):
+        raise ValueError(f"strategy.stages must be {', '.join(STAGE_PLANS)} or null, got "
+                         f"{plan!r}")
+    if trainable == "peft" and plan is not None:
+        raise ValueError(f"strategy.trainable=peft trains the adapters/LoRA and the head "
+                         f"throughout: set strategy.stages=null (got {plan!r})")
+    if trainable == "peft" and not peft and not has_peft(model):
+        raise ValueError("strategy.trainable=peft needs strategy.peft (adapter_dim and/or "
+                         "lora_rank)")
+    layers = (new if trainable in ("new", "peft") else names if trainable == "all"
+              else resolve_layers(model, list(trainable)))
+    if peft:
+        add_peft(model, **peft_arguments(peft))
+    stages = (chain_thaw_stages(model, new, freeze) if plan == "chain_thaw" else
+              gradual_unfreeze_stages(model, freeze) if plan == "gradual_unfreeze" else
+              head_first_stages(model, new, freeze) if plan == "head_first" else None)
+    if stages == []:
+        raise ValueError("nothing to train: strategy.freeze leaves every stage empty")
+    extra = ([n for n in peft_parameter_names(model)
+              if not any(n.startswith(f"{f}.") for f in freeze)]
+             if trainable == "peft" else [])
+    train_only(model, stages[0] if stages else [n for n in layers if n not in freeze], extra)
     disc = strategy.get("discriminative")
     groups = (discriminative_groups(model, float(disc["decay"]), str(disc["toward"]))
               if disc else None)
-    plan = strategy.get("stages")
-    if plan not in (None, "chain_thaw", "gradual_unfreeze"):
-        raise ValueError(f"strategy.stages must be chain_thaw, gradual_unfreeze or null, "
-                         f"got {plan!r}")
-    stages = (chain_thaw_stages(model, new) if plan == "chain_thaw" else
-              gradual_unfreeze_stages(model) if plan == "gradual_unfreeze" else None)
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     return {"param_groups": groups, "stages": stages,
             "stage_epochs": int(strategy.get("stage_epochs", 1)), "frozen": frozen}
