@@ -83,20 +83,24 @@ def hf_config(cfg: ModelConfig) -> dict:
             "do_stable_layer_norm": cfg.layer_norm_first, "vocab_size": 12}
 
 
-FAIRSEQ = [(r"feature_extractor\.conv_layers\.0\.layer_norm\.(\w+)", r"feature_extractor.conv_layers.0.2.\1"),
-           (r"feature_extractor\.conv_layers\.(\d+)\.conv\.(\w+)", r"feature_extractor.conv_layers.\1.0.\2"),
-           (r"encoder\.feature_projection\.projection\.(\w+)", r"post_extract_proj.\1"),
-           (r"encoder\.feature_projection\.layer_norm\.(\w+)", r"layer_norm.\1"),
-           (r"encoder\.transformer\.pos_conv_embed\.conv\.bias", "encoder.pos_conv.0.bias"),
-           (r".*parametrizations\.weight\.original0", "encoder.pos_conv.0.weight_g"),
-           (r".*parametrizations\.weight\.original1", "encoder.pos_conv.0.weight_v"),
-           (r"encoder\.transformer\.layer_norm\.(\w+)", r"encoder.layer_norm.\1"),
-           (r"encoder\.transformer\.layers\.(\d+)\.attention\.(\w+)\.(\w+)", r"encoder.layers.\1.self_attn.\2.\3"),
-           (r"encoder\.transformer\.layers\.(\d+)\.layer_norm\.(\w+)", r"encoder.layers.\1.self_attn_layer_norm.\2"),
-           (r"encoder\.transformer\.layers\.(\d+)\.feed_forward\.intermediate_dense\.(\w+)", r"encoder.layers.\1.fc1.\2"),
-           (r"encoder\.transformer\.layers\.(\d+)\.feed_forward\.output_dense\.(\w+)", r"encoder.layers.\1.fc2.\2"),
-           (r"encoder\.transformer\.layers\.(\d+)\.final_layer_norm\.(\w+)", r"encoder.layers.\1.final_layer_norm.\2"),
-           (r"aux\.(\w+)", r"proj.\1")]
+LAYER = r"encoder\.transformer\.layers\.(\d+)\."  # torchaudio's transformer layer N
+FAIRSEQ = [  # torchaudio name pattern -> fairseq name (fairseq's module layout)
+    (r"feature_extractor\.conv_layers\.0\.layer_norm\.(\w+)",
+     r"feature_extractor.conv_layers.0.2.\1"),
+    (r"feature_extractor\.conv_layers\.(\d+)\.conv\.(\w+)",
+     r"feature_extractor.conv_layers.\1.0.\2"),
+    (r"encoder\.feature_projection\.projection\.(\w+)", r"post_extract_proj.\1"),
+    (r"encoder\.feature_projection\.layer_norm\.(\w+)", r"layer_norm.\1"),
+    (r"encoder\.transformer\.pos_conv_embed\.conv\.bias", "encoder.pos_conv.0.bias"),
+    (r".*parametrizations\.weight\.original0", "encoder.pos_conv.0.weight_g"),
+    (r".*parametrizations\.weight\.original1", "encoder.pos_conv.0.weight_v"),
+    (r"encoder\.transformer\.layer_norm\.(\w+)", r"encoder.layer_norm.\1"),
+    (LAYER + r"attention\.(\w+)\.(\w+)", r"encoder.layers.\1.self_attn.\2.\3"),
+    (LAYER + r"layer_norm\.(\w+)", r"encoder.layers.\1.self_attn_layer_norm.\2"),
+    (LAYER + r"feed_forward\.intermediate_dense\.(\w+)", r"encoder.layers.\1.fc1.\2"),
+    (LAYER + r"feed_forward\.output_dense\.(\w+)", r"encoder.layers.\1.fc2.\2"),
+    (LAYER + r"final_layer_norm\.(\w+)", r"encoder.layers.\1.final_layer_norm.\2"),
+    (r"aux\.(\w+)", r"proj.\1")]
 
 
 def fairseq_checkpoint(ta: torch.nn.Module, cfg: ModelConfig, finetuned: bool) -> dict:

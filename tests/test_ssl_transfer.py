@@ -16,11 +16,11 @@ from asrtl.train.loop import read_metrics
 from tests.conftest import TINY_DATA, _run
 from tests.test_ssl import hf_config, hf_names
 
-# the tiny wav2vec 2.0 leaves the all-blank plateau after ~600 steps (~35 epochs) on the
-# tiny corpus; 60 epochs leave a margin for the corpus, which eSpeak does not reproduce
-# sample for sample
+# the tiny wav2vec 2.0 leaves the all-blank plateau after ~15-20 epochs on the tiny corpus;
+# 45 leave a margin for the corpus (eSpeak does not reproduce it sample for sample) and give
+# features a fresh head can use
 SSL_TRAIN = ["model=wav2vec2_tiny", "model.mask_time_prob=0", "train.batch_duration_s=6",
-             "train.num_workers=0", "train.lr=1.5e-3", "train.warmup_steps=50",
+             "train.num_workers=0", "train.warmup_steps=50",
              "decode.beam=false", *TINY_DATA]
 
 
@@ -28,7 +28,7 @@ SSL_TRAIN = ["model=wav2vec2_tiny", "model.mask_time_prob=0", "train.batch_durat
 def ssl_source(tiny_corpora, cache_dir, tmp_path_factory):
     """recipes/pretrain.py with model=wav2vec2_tiny on Turkish, until it emits text."""
     exp = tmp_path_factory.mktemp("ssl-exp")
-    res = _run("pretrain", "language=turkish", "train.epochs=60", *SSL_TRAIN,
+    res = _run("pretrain", "language=turkish", "train.epochs=45", "train.lr=1.5e-3", *SSL_TRAIN,
                f"exp_dir={exp}", cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
     return exp, load_checkpoint(exp / "pretrain" / "turkish")
@@ -38,7 +38,7 @@ def test_source_learned(ssl_source):
     exp, _ = ssl_source
     scores = json.loads((exp / "pretrain" / "turkish" / "results" / "test" /
                          "scores.json").read_text())
-    assert scores["cer"] < 0.97  # it left the blank floor: a source worth transferring
+    assert scores["cer"] < 0.9  # it left the blank floor: a source worth transferring
 
 
 def test_transfer_from_torchaudio_weights(ssl_source, cache_dir):
@@ -46,10 +46,10 @@ def test_transfer_from_torchaudio_weights(ssl_source, cache_dir):
     weights = exp / "turkish-w2v.pth"
     torch.save(to_torchaudio(source.model), weights)
     res = _run("transfer", f"source_checkpoint={weights}", "target=bengali",
-               "target_hours=0.02", "train.epochs=12", *SSL_TRAIN, f"exp_dir={exp}",
-               cache=cache_dir)
+               "target_hours=0.02", "train.epochs=12", "train.lr=1e-3", "strategy=ssl_finetune",
+               "strategy.stage_epochs=3", *SSL_TRAIN, f"exp_dir={exp}", cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
-    run = exp / "transfer" / "ckpt-turkish-w2v-to-bengali" / "finetune"
+    run = exp / "transfer" / "ckpt-turkish-w2v-to-bengali" / "ssl_finetune"
     report = json.loads((run / "copy_report.json").read_text())
     assert "head" not in report["layers"] and report["head"] is None
     assert "encoder.feature_extractor" in report["layers"]
@@ -57,8 +57,15 @@ def test_transfer_from_torchaudio_weights(ssl_source, cache_dir):
     # loaded encoder's initialisation); the head is new
     assert len(report["copied"]) == len(source.model.state_dict()) - 2
     assert report["reinitialised"] == ["head.weight", "head.bias"]
+    # ssl_finetune froze the feature extractor: it is the source's, tensor for tensor
+    trained = load_checkpoint(run).model.state_dict()
+    extractor = [k for k in trained if k.startswith("encoder.feature_extractor.")]
+    src = source.model.state_dict()
+    assert extractor and all(torch.equal(trained[k], src[k]) for k in extractor)
+    assert any(not torch.equal(trained[k], src[k]) for k in trained
+               if k.startswith("encoder.transformer.layers."))
     dev = [r["valid_cer"] for r in read_metrics(run)]
-    assert dev[-1] < dev[0] and min(dev) < 0.97, dev  # the target learns on the encoder
+    assert dev[-1] < dev[0] and min(dev) < 0.95, dev  # the target learns on the encoder
     summary = json.loads((run / "summary.json").read_text())
     assert summary["cer"] < 1.0
 
