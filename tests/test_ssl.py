@@ -291,3 +291,26 @@ def test_padding_does_not_leak_with_layer_norm_extractor():
     n = int(out_lens[1])
     assert n == alone.shape[1]
     torch.testing.assert_close(batched[1, :n], alone[0], rtol=1e-4, atol=1e-4)
+
+
+def test_8khz_audio_is_resampled_for_a_16khz_encoder_and_logged(tmp_path, caplog):
+    import logging
+
+    import numpy as np
+    import soundfile as sf
+    from lhotse import Recording
+
+    from asrtl.data import audio
+
+    path = tmp_path / "phone.wav"
+    t = np.arange(8000) / 8000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000)
+    cut = Recording.from_file(path).to_cut()
+    audio._RESAMPLED.discard((8000, 16000))
+    with caplog.at_level(logging.INFO, logger="asrtl.data.audio"):
+        samples = audio.load_audio(cut)
+    assert samples.shape == (16000,)
+    assert "audio at 8000 Hz resampled to the models' 16000 Hz" in caplog.text
+    wavs, lens = input_transform(TINY)(torch.from_numpy(samples)[None], torch.tensor([16000]))
+    out, out_lens = Wav2Vec2CTC(preset("wav2vec2_tiny", vocab_size=8)).eval()(wavs, lens)
+    assert out_lens.item() == 49  # 20 ms frames of 1 s at 16 kHz
