@@ -385,6 +385,10 @@ def export_model(asr: ASRModel, out_dir: str | Path, fmt: str = "onnx",
             fails.
     """
     check_settings(fmt, inputs)
+    if asr.model.cfg.raw_waveform:
+        raise ExportError(f"{asr.path} is a {asr.model.cfg.encoder} model (raw waveform in): "
+                          f"export covers the filterbank models only so far; load it with "
+                          f"asrtl.load_model instead")
     module = exportable(asr, inputs)
     if fmt == "onnx":
         _require("onnx", "onnxscript", "onnxruntime")
