@@ -5,7 +5,8 @@
     python recipes/lid.py sources=[assamese,thai,turkish] target=/path/to/cuts.jsonl.gz \
         checkpoint=exp/lid/assamese+thai+turkish-to-bengali      # score with a trained model
 
-A frame-level classifier is trained on the sources' training audio (``hours`` each) and
+A frame-level classifier is trained on the sources' training audio (``data.hours`` each;
+``hours=`` is its deprecated alias, kept for one release with a warning) and
 scored on held-out speakers (``score_split``). A source's score for a target is its posterior
 averaged over all the target's frames (the reference study's score); the highest is the best
 source to pretrain on. Writes ``exp/lid/<name>/``: checkpoints/, accuracy.json,
@@ -14,6 +15,7 @@ ranking.json; without one, each language's leave-one-out ranking in
 loo/<language>/ranking.json and all of them in rankings.json.
 """
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -22,7 +24,7 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lhotse import CutSet
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.features import FeatureConfig
@@ -38,6 +40,36 @@ from asrtl.train.run import claim_run_dir
 log = logging.getLogger("lid")
 
 
+def deprecated_hours(cfg: DictConfig) -> None:
+    """``hours=X``, the old key, as ``data.hours=X`` (the key of every recipe), with a
+    warning; it wins over ``data.hours`` as it did. To be removed in the next release.
+
+    Raises:
+        ValueError: ``hours`` is not a number.
+    """
+    hours = cfg.get("hours")
+    if hours is None:
+        return
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)):
+        raise ValueError(f"hours (deprecated: data.hours): expected hours of audio, got "
+                         f"{hours!r}")
+    log.warning("hours=%s is deprecated and will be removed: use data.hours=%s (as in every "
+                "recipe); it replaces data.hours=%s", hours, hours, cfg.data.hours)
+    with open_dict(cfg):
+        cfg.data.hours = hours
+        cfg.hours = None
+
+
+def upgrade_run_json(run_dir: Path) -> None:
+    """A run dir begun when LID read ``hours``: its ``run.json`` rewritten to ``data.hours``
+    (the setting it trained with), so that the same run resumes rather than clashes."""
+    f = run_dir / "run.json"
+    old = json.loads(f.read_text()) if f.is_file() else {}
+    if old.get("hours") is not None:
+        old.setdefault("data", {})["hours"], old["hours"] = old["hours"], None
+        write_json_atomic(f, old)
+
+
 def lid_config(cfg: DictConfig, languages: list[str]) -> LIDConfig:
     """The classifier's architecture (validated: a bad setting fails before any run dir)."""
     return LIDConfig.from_dict({**OmegaConf.to_container(cfg.lid), "languages": languages,
@@ -47,15 +79,15 @@ def lid_config(cfg: DictConfig, languages: list[str]) -> LIDConfig:
 def classifier(run_dir: Path, cfg: DictConfig, languages: list[str],
                device: torch.device) -> LIDModel:
     """A LID model over ``languages`` trained (or resumed, or read back) in ``run_dir``."""
-    train = {lang: prepare_corpus({**cfg.data, "hours": cfg.hours}, lang, seed=cfg.seed)
-             .cuts("train") for lang in languages}
+    train = {lang: prepare_corpus(cfg.data, lang, seed=cfg.seed).cuts("train")
+             for lang in languages}
     return train_lid(run_dir, train, lid_config(cfg, languages),
                      TrainConfig.from_dict(cfg.train), device, cfg.seed, cfg.utterance_loss)
 
 
 def held_out(cfg: DictConfig, language: str):
     """A language's ``score_split`` cuts (held-out speakers)."""
-    corpus = prepare_corpus({**cfg.data, "hours": cfg.hours}, language, seed=cfg.seed)
+    corpus = prepare_corpus(cfg.data, language, seed=cfg.seed)
     return corpus.cuts(cfg.score_split)
 
 
@@ -99,12 +131,14 @@ def matrix_files(run_dir: Path, rows: dict[str, Posteriors], languages: list[str
 @recipe
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    deprecated_hours(cfg)
     sources = [str(s) for s in cfg.sources]
     if len(sources) < 2:
         raise ValueError(f"LID needs at least 2 source languages, got sources={sources}")
     lid_config(cfg, sources)
     TrainConfig.from_dict(cfg.train)
     target, target_cuts = target_audio(cfg)  # bad input fails before any training
+    upgrade_run_json(run_dir)
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
     device = resolve_device(cfg.device)
     if cfg.checkpoint:  # score with a classifier trained earlier

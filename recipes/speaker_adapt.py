@@ -10,7 +10,10 @@
 
 Each speaker's utterances are split once: a pool of max(utts) for adaptation (the first k
 adapt with k) and the rest for evaluation, the same for every k and never adapted on. Writes
-``exp/adapt/<checkpoint>/<method>/``: ``results.json`` (per speaker and k, WER/CER before and
+``exp/adapt/<model>/<method>/`` (``<model>``: the checkpoint's run dir under ``exp_dir``,
+``pretrain/``/``transfer/`` dropped, slashes as ``-``: ``turkish``,
+``assamese-to-bengali-finetune``, ``turkish-step-000400``; see
+``asrtl.adapt.run.model_name``): ``results.json`` (per speaker and k, WER/CER before and
 after, and their spread over speakers) and ``<speaker>/k<k>/adapted.{safetensors,json}``: the
 adapted parameters alone, loadable on the base checkpoint (``asrtl.adapt.run.load_adapted``).
 """
@@ -25,7 +28,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from asrtl.adapt.run import adapt, save_adapted, speaker_split, speakers_of, subset
+from asrtl.adapt.config import AdaptConfig
+from asrtl.adapt.run import adapt, model_name, save_adapted, speaker_split, speakers_of, subset
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import Corpus, prepare_corpus
 from asrtl.eval.evaluate import decode_cuts
@@ -38,6 +42,7 @@ from asrtl.train.device import resolve_device
 from asrtl.train.run import claim_run_dir
 
 log = logging.getLogger("speaker_adapt")
+OmegaConf.register_new_resolver("adapt_model_name", model_name, replace=True)  # hydra.run.dir
 
 
 def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
@@ -68,6 +73,7 @@ def spread(rows: list[dict], k: int, when: str, metric: str) -> dict:
 @recipe
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    method = AdaptConfig.from_dict(cfg.method)  # a bad setting fails before any run dir
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
     device = resolve_device(cfg.device)
     base = load_checkpoint(cfg.checkpoint)
@@ -88,29 +94,30 @@ def main(cfg: DictConfig) -> None:
         before = wer_cer(base.model, base.vocab, evaluation, device)
         for k in ks:
             model = copy.deepcopy(base.model)
-            state = adapt(model, base.vocab, subset(cuts, pool[:k]), cfg.method.name,
-                          cfg.method, device, cfg.seed)
+            state = adapt(model, base.vocab, subset(cuts, pool[:k]), method.name, method,
+                          device, cfg.seed)
             after = wer_cer(model, base.vocab, evaluation, device)
             out = run_dir / spk / f"k{k}"
             save_adapted(out, state, {"base_checkpoint": str(base.path),
-                                      "method": cfg.method.name, "speaker": spk, "k": k,
-                                      "layers": int(cfg.method.get("layers", 2)),
+                                      "method": method.name, "speaker": spk, "k": k,
+                                      "layers": method.layers,
                                       "steps": state.steps, "adapt_ids": pool[:k],
                                       "eval_ids": held})
             rows.append({"speaker": spk, "k": k, "steps": state.steps, "before": before,
                          "after": after,
                          "eval_utts": len(held), "dir": str(out.relative_to(run_dir))})
             log.info("%s k=%d %s (%d steps): CER %.3f -> %.3f, WER %.3f -> %.3f", spk, k,
-                     cfg.method.name, state.steps, before["cer"], after["cer"],
+                     method.name, state.steps, before["cer"], after["cer"],
                      before["wer"], after["wer"])
     summary = {k: {w: {m: spread(rows, k, w, m) for m in ("wer", "cer")}
                    for w in ("before", "after")} for k in ks}
     write_json_atomic(run_dir / "results.json", {
-        "checkpoint": str(base.path), "method": cfg.method.name, "split": cfg.split,
+        "checkpoint": str(base.path), "method": method.name, "settings": method.to_dict(),
+        "split": cfg.split,
         "speakers": speakers, "utts": ks, "rows": rows, "summary": summary})
     for k in ks:
         b, a = summary[k]["before"], summary[k]["after"]
-        print(f"{cfg.method.name} k={k} ({len(speakers)} speakers): WER "
+        print(f"{method.name} k={k} ({len(speakers)} speakers): WER "
               f"{100 * b['wer']['mean']:.1f}% -> {100 * a['wer']['mean']:.1f}%, CER "
               f"{100 * b['cer']['mean']:.1f}% -> {100 * a['cer']['mean']:.1f}%")
 

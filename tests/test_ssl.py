@@ -314,3 +314,31 @@ def test_8khz_audio_is_resampled_for_a_16khz_encoder_and_logged(tmp_path, caplog
     wavs, lens = input_transform(TINY)(torch.from_numpy(samples)[None], torch.tensor([16000]))
     out, out_lens = Wav2Vec2CTC(preset("wav2vec2_tiny", vocab_size=8)).eval()(wavs, lens)
     assert out_lens.item() == 49  # 20 ms frames of 1 s at 16 kHz
+
+
+@pytest.mark.parametrize("method", ["lhuc", "finetune_lower"])
+def test_speaker_adaptation_methods_apply_to_wav2vec2(method):
+    """LHUC scales the transformer layers' outputs (tuples there); finetune_lower names the
+    wav2vec 2.0 units: the adaptation methods work unchanged on these encoders."""
+    from asrtl.adapt.methods import prepare
+
+    torch.manual_seed(0)
+    model = Wav2Vec2CTC(preset("wav2vec2_tiny", vocab_size=8, dropout=0.0)).eval()
+    wavs, lens = torch.randn(1, 8000), torch.tensor([8000])
+    with torch.no_grad():
+        before, _ = model(wavs, lens)
+    state = prepare(model, method, layers=2)
+    with torch.no_grad():
+        same, _ = model(wavs, lens)
+    torch.testing.assert_close(same, before)  # LHUC starts at scale 1
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    if method == "lhuc":
+        assert state.lhuc is not None and not trained
+        with torch.no_grad():
+            for r in state.lhuc.r:
+                r.fill_(1.0)
+            moved, _ = model(wavs, lens)
+        assert not torch.allclose(moved, before)
+    else:
+        assert trained and all(n.startswith(("encoder.feature_extractor.",
+                                             "encoder.feature_projection.")) for n in trained)

@@ -24,6 +24,7 @@ from torch import nn
 
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import set_trainable
+from asrtl.models.peft import encoder_layers
 
 METHODS = ("lhuc", "finetune_lower", "finetune_all", "kl")
 
@@ -42,10 +43,12 @@ class LHUC(nn.Module):
 
     def attach(self, model: CTCModel) -> LHUC:
         self.detach()
-        for layer, r in zip(model.encoder.layers, self.r, strict=True):
-            def hook(_m: nn.Module, _inp: Any, out: torch.Tensor, r: nn.Parameter = r
-                     ) -> torch.Tensor:
-                return out * (2 * torch.sigmoid(r))  # (..., D): time-first or batch-first
+        for (_, layer), r in zip(encoder_layers(model), self.r, strict=True):
+            def hook(_m: nn.Module, _inp: Any, out: Any, r: nn.Parameter = r) -> Any:
+                scale = 2 * torch.sigmoid(r)  # (..., D): time-first or batch-first
+                if isinstance(out, tuple):  # wav2vec 2.0 layers: (x, position_bias)
+                    return (out[0] * scale, *out[1:])
+                return out * scale
             self._handles.append(layer.register_forward_hook(hook))
         return self
 
@@ -83,7 +86,7 @@ def prepare(model: CTCModel, method: str, layers: int = 2) -> Adaptation:
     if method == "lhuc":
         for p in model.parameters():
             p.requires_grad_(False)
-        lhuc = LHUC(len(model.encoder.layers), model.cfg.dim).attach(model)
+        lhuc = LHUC(len(encoder_layers(model)), model.cfg.dim).attach(model)
         return Adaptation({f"lhuc.r.{i}": r for i, r in enumerate(lhuc.r)}, lhuc=lhuc)
     if method == "finetune_lower":
         if not 1 <= layers <= len(names):

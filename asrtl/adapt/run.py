@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 from lhotse import CutSet
 from safetensors.torch import load_file, save_file
 
+from asrtl.adapt.config import AdaptConfig
 from asrtl.adapt.methods import Adaptation, prepare
 from asrtl.data.features import SpecAugment
 from asrtl.data.loader import BatchDataset
@@ -57,8 +59,9 @@ def speaker_split(cuts: CutSet, speaker: str, k_max: int, seed: int = 0
     return ids[:k_max], ids[k_max:]
 
 
-def adapt(model: CTCModel, vocab: Vocabulary, cuts: CutSet, method: str, cfg: Any,
-          device: torch.device, seed: int = 0) -> Adaptation:
+def adapt(model: CTCModel, vocab: Vocabulary, cuts: CutSet, method: str,
+          cfg: AdaptConfig | Mapping[str, Any], device: torch.device,
+          seed: int = 0) -> Adaptation:
     """Adapts ``model`` in place on ``cuts`` (a few utterances: one batch) with AdamW at
     ``cfg.lr``; returns what was trained (``steps`` taken included).
 
@@ -68,25 +71,31 @@ def adapt(model: CTCModel, vocab: Vocabulary, cuts: CutSet, method: str, cfg: An
     does not help) then adapts on all of them. One utterance adapts for ``cfg.steps``.
 
     Args:
-        cfg: ``steps``, ``lr``, ``layers`` (finetune_lower), ``kl_weight`` (kl),
-            ``spec_augment``, ``early_stop``, ``eval_every``.
+        method: the method's name (``cfg.name``, when ``cfg`` names one, must agree).
+        cfg: an :class:`AdaptConfig`, or the settings of one (a ``method`` node: unset
+            ones keep their defaults).
+
+    Raises:
+        ValueError: a bad setting (see :meth:`AdaptConfig.from_dict`).
     """
+    cfg = AdaptConfig.from_dict(cfg.to_dict() if isinstance(cfg, AdaptConfig) else cfg,
+                                name=method)
     ids = [c.id for c in cuts]
     ok = feasible(model, vocab, cuts, device)
     if not all(ok.values()):
         log.warning("%d of %d adaptation utterances are too fast for the model's frame rate "
                     "(more labels than output frames): CTC cannot align them, they teach "
                     "nothing", sum(not v for v in ok.values()), len(ok))
-    steps = int(cfg.steps)
+    steps = cfg.steps
     usable = [i for i in ids if ok[i]]
-    if cfg.get("early_stop", False) and len(ids) >= 2 and usable:
+    if cfg.early_stop and len(ids) >= 2 and usable:
         held = usable[-1]  # the held-out utterance must be alignable, or its loss says nothing
         trial = copy.deepcopy(model)
-        trial_state = prepare(trial, method, int(cfg.get("layers", 2)))
+        trial_state = prepare(trial, method, cfg.layers)
         losses = _train(trial, trial_state, vocab, cuts, [i for i in ids if i != held], cfg,
                         steps, device, seed, held=[held])
         steps = min(losses, key=lambda n: (losses[n], n))
-    state = prepare(model, method, int(cfg.get("layers", 2)))
+    state = prepare(model, method, cfg.layers)
     _train(model, state, vocab, cuts, ids, cfg, steps, device, seed)
     state.steps = steps
     return state
@@ -111,7 +120,7 @@ def feasible(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.dev
 
 
 def _train(model: CTCModel, state: Adaptation, vocab: Vocabulary, cuts: CutSet,
-           ids: list[str], cfg: Any, steps: int, device: torch.device, seed: int,
+           ids: list[str], cfg: AdaptConfig, steps: int, device: torch.device, seed: int,
            held: list[str] | None = None) -> dict[int, float]:
     """``steps`` AdamW steps on the utterances ``ids`` (one batch); with ``held``, their CTC
     loss every ``cfg.eval_every`` steps (and before the first): ``{steps: loss}``."""
@@ -122,12 +131,14 @@ def _train(model: CTCModel, state: Adaptation, vocab: Vocabulary, cuts: CutSet,
     if state.reference is not None:
         state.reference.to(device)
     fbank = input_transform(model.cfg).to(device)
-    specaug = SpecAugment().to(device) if cfg.get("spec_augment", True) else None
+    # raw-waveform models (wav2vec 2.0) mask in time themselves: SpecAugment is for fbank
+    specaug = (SpecAugment().to(device) if cfg.spec_augment and not model.cfg.raw_waveform
+               else None)
     batch = BatchDataset(cuts, [ids], vocab)[0].to(device)
     check = BatchDataset(cuts, [held], vocab)[0].to(device) if held else None
-    optimizer = torch.optim.AdamW(state.parameters(), lr=float(cfg.lr), weight_decay=0.0)
-    kl_weight = float(cfg.get("kl_weight", 0.0))
-    every = int(cfg.get("eval_every", 5))
+    optimizer = torch.optim.AdamW(state.parameters(), lr=cfg.lr, weight_decay=0.0)
+    kl_weight = cfg.kl_weight
+    every = cfg.eval_every
     losses: dict[int, float] = {}
     for step in range(steps + 1):
         if check is not None and step % every == 0:
@@ -186,7 +197,7 @@ def load_adapted(out_dir: str | Path) -> tuple[CTCModel, Vocabulary, dict[str, A
     meta = json.loads((out_dir / "adapted.json").read_text())
     base = load_checkpoint(meta["base_checkpoint"])
     tensors = load_file(str(out_dir / "adapted.safetensors"))
-    state = prepare(base.model, meta["method"], int(meta.get("layers", 2)))
+    state = prepare(base.model, meta["method"], int(meta.get("layers", AdaptConfig.layers)))
     for name, value in tensors.items():
         if name not in state.params or state.params[name].shape != value.shape:
             raise ValueError(f"{out_dir}: adapted parameter {name} does not fit the base "
@@ -201,3 +212,34 @@ def subset(cuts: CutSet, ids: list[str]) -> CutSet:
     """The cuts whose ids are ``ids``."""
     keep = set(ids)
     return CutSet.from_cuts(c for c in cuts if c.id in keep)
+
+
+RUN_KINDS = ("pretrain", "transfer")  # their run dirs' names say the model by themselves
+
+
+def model_name(checkpoint: str | Path, exp_dir: str | Path) -> str:
+    """The name of an adapted model's base in ``exp/adapt/<name>/<method>/``: the
+    checkpoint's run dir relative to ``exp_dir`` (or, outside it, from its last ``pretrain``
+    or ``transfer`` component on, else its own name), a leading ``pretrain/`` or
+    ``transfer/`` dropped, a ``checkpoints/step-N`` kept as ``step-N``, slashes as ``-``.
+
+    ``exp/pretrain/turkish`` -> ``turkish``; ``exp/transfer/assamese-to-bengali/finetune``
+    -> ``assamese-to-bengali-finetune``; ``.../turkish/checkpoints/step-000400`` ->
+    ``turkish-step-000400``; ``exp/multilingual/a+b`` -> ``multilingual-a+b``;
+    ``/models/english`` -> ``english``.
+    """
+    path = Path(str(checkpoint)).expanduser().resolve()
+    step = None
+    if path.parent.name == "checkpoints":
+        path, step = path.parent.parent, path.name
+    elif path.name == "checkpoints":
+        path = path.parent
+    root = Path(str(exp_dir)).expanduser().resolve()
+    if path.is_relative_to(root) and path != root:
+        parts = list(path.relative_to(root).parts)
+    else:
+        kinds = [i for i, p in enumerate(path.parts) if p in RUN_KINDS]
+        parts = list(path.parts[kinds[-1]:]) if kinds else [path.name]
+    if len(parts) > 1 and parts[0] in RUN_KINDS:
+        parts = parts[1:]
+    return "-".join([p for p in parts if p] + ([step] if step else [])) or "run"

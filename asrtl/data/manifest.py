@@ -157,6 +157,9 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     if not path.exists():
         raise FileNotFoundError(f"data.path not found: {path}")
     hours = data.get("hours")
+    if hours is not None and (isinstance(hours, bool) or _number(hours) is None
+                              or _number(hours) < 0):
+        raise ValueError(f"data.hours: expected hours of audio (or null: all), got {hours!r}")
     params = {"source": source, "path": str(path), "files": _fingerprint(path),
               "language": language, "seed": seed, "hours": hours,
               **{k: data.get(k) for k in ("out_of_script", "skip_bad", "dev_fraction",
@@ -164,9 +167,12 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     if not hold_out:  # only then: the cache keys of held-out corpora stay as they were
         params["hold_out"] = False
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    out = cache / source / language / key / f"corpus-{hours or 'all'}h"
-    if (out / "summary.json").is_file():
+    cached = sorted((cache / source / language / key).glob("corpus-*/summary.json"))
+    if cached:  # one corpus per key, named by what it holds (older ones: corpus-allh)
+        out = cached[0].parent
         log.info("reusing cached %s manifests in %s", source, out)
+        for warning in json.loads(cached[0].read_text(encoding="utf-8")).get("warnings", []):
+            log.warning("%s", warning)
         return out
     counts: dict[str, int] = {}
     manifests = IMPORTERS[source](path, language,
@@ -179,12 +185,50 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     dropped = {k: n for k, n in counts.items() if k != "out_of_script"}
     if dropped:
         log.warning("%s: dropped bad utterances (data.skip_bad=true): %s", path, dropped)
+    warnings = [*_small_held_out(cleaned, splits, path)]
+    name = "corpus-all"  # the whole training split
     if hours and "train" in splits:
-        splits["train"] = _limit_hours(splits["train"], float(hours), seed)
+        total_h = sum(c.duration for c in splits["train"]) / 3600
+        if float(hours) < total_h:
+            splits["train"] = _limit_hours(splits["train"], float(hours), seed)
+            name = f"corpus-{float(hours):g}h"
+        elif float(hours) > total_h:
+            warnings.append(f"data.hours={hours} asked, but {path} has only {total_h:.3f} h "
+                            f"of training audio ({len(splits['train'])} utterances): using all "
+                            f"of it (cached as {name})")
+    for warning in warnings:
+        log.warning("%s", warning)
     summary = {"language": language, "source": source, "path": str(path), "key": key,
-               "params": params, "bad_utterances": counts}
+               "params": params, "bad_utterances": counts, "warnings": warnings}
+    out = cache / source / language / key / name
     write_manifests(splits, out, summary)
     return out
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+FEW_HELD_OUT = 5  # a dev or test split carved out with fewer utterances scores little
+
+
+def _small_held_out(cleaned: Mapping[str, CutSet], splits: Mapping[str, CutSet],
+                    path: Path) -> list[str]:
+    """A warning for each dev/test split carved out of a corpus (not its own) with fewer
+    than :data:`FEW_HELD_OUT` utterances."""
+    carved = {s: len(splits[s]) for s in ("dev", "test") if s in splits and s not in cleaned}
+    small = {s: n for s, n in carved.items() if n < FEW_HELD_OUT}
+    if not small:
+        return []
+    total = sum(len(c) for c in cleaned.values())
+    sizes = ", ".join(f"{s} {n}" for s, n in small.items())
+    return [f"{path}: {total} utterances in all, so the {' and '.join(small)} split"
+            f"{'s' if len(small) > 1 else ''} held out of them hold{'' if len(small) > 1 else 's'}"
+            f" too few to score on ({sizes} utterances); give more data, or split=all where a "
+            f"recipe reads one split (every utterance, unsplit)"]
 
 
 def _fingerprint(path: Path) -> str:
@@ -305,9 +349,6 @@ def _limit_hours(cuts: CutSet, hours: float, seed: int) -> CutSet:
             break
         out.append(by_id[i])
         total += by_id[i].duration
-    if total < hours * 3600:
-        log.warning("data.hours=%s asked, the training split has only %.3f h", hours,
-                    total / 3600)
     return CutSet.from_cuts(out)
 
 

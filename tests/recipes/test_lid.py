@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from lhotse import CutSet, Recording, RecordingSet
 
 from tests.conftest import TINY_DATA, _run
 
-LID = ["hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
+LID = ["data.hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
        "bootstrap=200", *[a for a in TINY_DATA if not a.startswith("data.hours")]]
 
 
@@ -99,3 +100,25 @@ def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
         res = _run("lid", f"exp_dir={exp}/bad{i}", *LID, *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
+
+
+def test_hours_is_a_deprecated_alias_and_old_runs_resume(ranked, cache_dir, tmp_path):
+    """``hours=`` (what conf/scale/*.yaml of recipes/study.py pass) still works, with a
+    warning; a run dir begun when LID read ``hours`` resumes instead of clashing."""
+    run = tmp_path / "lid" / ranked.name
+    shutil.copytree(ranked, run, ignore=shutil.ignore_patterns(".lock"))
+    old = json.loads((run / "run.json").read_text())
+    assert old["data"]["hours"] == 0.03 and old["hours"] is None
+    old["data"]["hours"], old["hours"] = 0.5, 0.03  # as asrtl wrote it before data.hours
+    (run / "run.json").write_text(json.dumps(old))
+    args = ["hours=0.03", *(a for a in LID if not a.startswith("data.hours"))]
+    res = _run("lid", "sources=[assamese,thai,turkish]", "target=bengali",
+               f"exp_dir={tmp_path}", *args, cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "hours=0.03 is deprecated and will be removed: use data.hours=0.03" in (
+        res.stdout + res.stderr)
+    assert "best source for bengali: assamese" in res.stdout
+    new = json.loads((run / "run.json").read_text())
+    assert new["data"]["hours"] == 0.03 and new["hours"] is None
+    assert json.loads((run / "ranking.json").read_text())["ranking"] == json.loads(
+        (ranked / "ranking.json").read_text())["ranking"]

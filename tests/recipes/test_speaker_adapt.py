@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,10 @@ def test_bad_inputs_fail_in_one_named_line(pretrained, cache_dir, tmp_path):  # 
              (["speakers=all", "utts=10"], "needs at least 11"),
              (["utts=1"], "give speaker=<id> or speakers=all"),
              (["speakers=all", "method=magic"], "method"),
+             (["speakers=all", "method=kl", "method.kl_weight=2"],
+              "method.kl_weight must be in [0, 1], got 2.0"),
+             (["speakers=all", "method.spec_augment=yes"],
+              "method.spec_augment: expected true or false, got 'yes'"),
              ]
     for args, needle in cases:
         res = _run("speaker_adapt", f"checkpoint={pretrained}", f"exp_dir={tmp_path}/{needle[:4]}",
@@ -97,3 +102,21 @@ def test_real_recordings_go_through_the_whole_path(learned, shared_clips, cache_
                            / "adapted.json").read_text())
         assert all(i.startswith("ljspeech_") for i in meta["adapt_ids"] + meta["eval_ids"])
     assert "finetune_lower k=2 (1 speakers)" in res.stdout
+
+
+def test_output_is_named_after_the_model_not_its_last_directory(pretrained, cache_dir,  # noqa: F811
+                                                                 tmp_path):
+    """A transfer run's checkpoint (here a copy of the tiny Turkish run) adapts into
+    exp/adapt/assamese-to-bengali-finetune/, not exp/adapt/finetune/."""
+    exp = tmp_path / "exp"
+    run = exp / "transfer" / "assamese-to-bengali" / "finetune"
+    shutil.copytree(pretrained / "checkpoints", run / "checkpoints")
+    res = _run("speaker_adapt", f"checkpoint={run}", "speakers=all", "utts=1", "method=lhuc",
+               "method.steps=2", f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert sorted(p.name for p in (exp / "adapt").iterdir()) == ["assamese-to-bengali-finetune"]
+    out = json.loads((exp / "adapt" / "assamese-to-bengali-finetune" / "lhuc" / "results.json")
+                     .read_text())
+    assert out["settings"] == {"name": "lhuc", "steps": 2, "lr": 0.02, "layers": 2,
+                               "kl_weight": 0.5, "spec_augment": False, "early_stop": False,
+                               "eval_every": 5}
