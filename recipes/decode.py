@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import prepare_corpus
+from asrtl.eval.config import check_search
 from asrtl.eval.decode import lexicon_words
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.train.checkpoint import load_checkpoint
@@ -31,6 +32,7 @@ def output_run_dir(run_dir: Path, exp_dir: str | None) -> Path:
 @hydra.main(config_path="../conf", config_name="decode", version_base="1.3")
 @recipe
 def main(cfg: DictConfig) -> None:
+    search = check_search(cfg.decode)
     ckpt = load_checkpoint(cfg.checkpoint)
     run_dir = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else ckpt.path
     own = cfg.get("data") is None
@@ -40,13 +42,13 @@ def main(cfg: DictConfig) -> None:
                             hold_out=own or cfg.split != "all")
     cuts = corpus.cuts(cfg.split)
     name = cfg.split if own else f"{corpus.source}-{language}-{cfg.split}"
-    out = results_dir(output_run_dir(run_dir, cfg.exp_dir), name, cfg.decode)
+    out = results_dir(output_run_dir(run_dir, cfg.exp_dir), name, search)
     scores = evaluate_split(
-        ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=cfg.decode,
-        lexicon=lexicon_words(cfg.lexicon, ckpt.meta) if cfg.decode == "beam" else None,
+        ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
+        lexicon=lexicon_words(cfg.lexicon, ckpt.meta) if search == "beam" else None,
         kenlm=cfg.kenlm, beam_size=cfg.beam_size,
         extra={"split": cfg.split, "checkpoint": str(ckpt.path), "corpus": str(corpus.dir)})
-    print(f"{language} {cfg.split} {cfg.decode}: WER {scores['wer_percent']:.1f}% "
+    print(f"{language} {cfg.split} {search}: WER {scores['wer_percent']:.1f}% "
           f"CER {scores['cer_percent']:.1f}% -> {out}")
 
 

@@ -18,19 +18,22 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, print_scores, recipe
+from asrtl.eval.config import DecodeConfig
 from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.multilingual.train import train_multilingual
 from asrtl.train.device import resolve_device
+from asrtl.train.loop import TrainConfig
 
 
 @hydra.main(config_path="../conf", config_name="multilingual", version_base="1.3")
 @recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    out = train_multilingual(run_dir, list(cfg.languages), cfg.data, cfg.model, cfg.train,
-                             cfg.decode, float(cfg.temperature), resolve_device(cfg.device),
-                             cfg.seed, OmegaConf.to_container(cfg, resolve=True))
+    out = train_multilingual(run_dir, list(cfg.languages), cfg.data, cfg.model,
+                             TrainConfig.from_dict(cfg.train), DecodeConfig.from_dict(cfg.decode),
+                             float(cfg.temperature), resolve_device(cfg.device), cfg.seed,
+                             OmegaConf.to_container(cfg, resolve=True))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
     write_json_atomic(run_dir / "summary.json", {

@@ -16,7 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, print_scores, recipe
+from asrtl.eval.config import DecodeConfig
 from asrtl.train.device import resolve_device
+from asrtl.train.loop import TrainConfig
 from asrtl.train.run import pretrain_language
 
 
@@ -24,7 +26,8 @@ from asrtl.train.run import pretrain_language
 @recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    out = pretrain_language(run_dir, cfg.language, cfg.data, cfg.model, cfg.train, cfg.decode,
+    out = pretrain_language(run_dir, cfg.language, cfg.data, cfg.model,
+                            TrainConfig.from_dict(cfg.train), DecodeConfig.from_dict(cfg.decode),
                             resolve_device(cfg.device), cfg.seed,
                             OmegaConf.to_container(cfg, resolve=True))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports

@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
+from asrtl.eval.config import DecodeConfig
 from asrtl.io import write_json_atomic
 from asrtl.rank.run import plan, rank
 from asrtl.train.device import resolve_device
@@ -33,6 +34,7 @@ log = logging.getLogger("rank")
 @recipe
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    DecodeConfig.from_dict(cfg.decode)  # the scoring of a source pretrained here, checked
     req = plan(cfg)  # bad input fails here, before anything is written
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
     result = rank(cfg, req, resolve_device(cfg.device))

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, ListConfig
 
 from asrtl.api import load_model, run_name
 from asrtl.cli import check_overrides, recipe
+from asrtl.eval.config import check_search
 from asrtl.io import write_json_atomic
 
 log = logging.getLogger("transcribe")
@@ -68,16 +69,17 @@ def audio_files(audio: str | list[str]) -> list[tuple[str, Path]]:
 @hydra.main(config_path="../conf", config_name="transcribe", version_base="1.3")
 @recipe
 def main(cfg: DictConfig) -> None:
+    search = check_search(cfg.decode)
     files = audio_files(cfg.audio)
     model = load_model(cfg.checkpoint, device=cfg.device, language=cfg.language)
     results = model.transcribe(
-        [path for _, path in files], decode=cfg.decode,
+        [path for _, path in files], decode=search,
         lexicon=None if cfg.lexicon in (None, "none") else cfg.lexicon, kenlm=cfg.kenlm,
         beam_size=cfg.beam_size, batch_duration_s=cfg.batch_duration_s)
     out = Path(cfg.exp_dir) / "transcribe" / (cfg.name or run_name(model.path, cfg.language))
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "transcripts.json", {
-        "checkpoint": str(model.path), "language": model.language, "decode": cfg.decode,
+        "checkpoint": str(model.path), "language": model.language, "decode": search,
         "files": [{"id": key, "path": str(path), **r.to_dict()}
                   for (key, path), r in zip(files, results, strict=True)]})
     for (key, _), r in zip(files, results, strict=True):

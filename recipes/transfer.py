@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.eval.config import DecodeConfig
 from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import ModelConfig
@@ -38,7 +39,7 @@ from asrtl.train.loop import TrainConfig
 from asrtl.train.run import claim_run_dir, run_meta, train_and_score
 from asrtl.transfer.copy import CopyReport, copy_layers
 from asrtl.transfer.source import check_same_architecture, resolve_source, source_budget
-from asrtl.transfer.strategies import apply_strategy
+from asrtl.transfer.strategies import StrategyConfig, apply_strategy
 
 log = logging.getLogger("transfer")
 
@@ -46,6 +47,13 @@ log = logging.getLogger("transfer")
 @recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    strategy = StrategyConfig.from_dict(cfg.strategy)  # bad settings fail before any work
+    decode = DecodeConfig.from_dict(cfg.decode)
+    if "test" not in decode.splits:
+        raise ValueError(f"decode.splits must include test (summary.json's WER), got "
+                         f"{list(decode.splits)}")
+    train_cfg = TrainConfig.from_dict({**cfg.train, **(
+        {"schedule": strategy.schedule} if strategy.schedule else {})})
     config = OmegaConf.to_container(cfg, resolve=True)
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
@@ -70,21 +78,19 @@ def main(cfg: DictConfig) -> None:
         layers = list(cfg.transfer.layers) if cfg.transfer.layers is not None else None
         report = copy_layers(source.model, model, layers, source.vocab, vocab,
                              cfg.transfer.head_init, texts)
-    fit_kwargs = apply_strategy(model, cfg.strategy, report.layers)
+    fit_kwargs = apply_strategy(model, strategy, report.layers)
     report.frozen = fit_kwargs.pop("frozen")
-    log.info("transfer %s -> %s (%s): %s", cfg.source, cfg.target, cfg.strategy.name,
+    log.info("transfer %s -> %s (%s): %s", cfg.source, cfg.target, strategy.name,
              report.summary())
     write_json_atomic(run_dir / "copy_report.json", report.to_dict())
-    train_cfg = TrainConfig.from_dict({**cfg.train, **(
-        {"schedule": cfg.strategy.schedule} if cfg.strategy.schedule else {})})
-    out = train_and_score(run_dir, corpus, vocab, model, train_cfg, cfg.decode, device,
+    out = train_and_score(run_dir, corpus, vocab, model, train_cfg, decode, device,
                           cfg.seed, run_meta(corpus, vocab, model, config,
                                              str(source.path) if source else None),
                           **fit_kwargs)
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
     greedy = out["scores"]["test"]
-    summary = {"source": cfg.source, "target": cfg.target, "strategy": cfg.strategy.name,
+    summary = {"source": cfg.source, "target": cfg.target, "strategy": strategy.name,
                "source_checkpoint": str(source.path) if source else None,
                "source_hours": (source.meta.get("config") or {}).get("data", {}).get("hours")
                if source else None,
@@ -95,7 +101,7 @@ def main(cfg: DictConfig) -> None:
                "device": str(device), "seed": cfg.seed, "copy": report.summary()}
     write_json_atomic(run_dir / "summary.json", summary)
     write_model_card(run_dir)
-    print(f"{cfg.source} -> {cfg.target} ({cfg.strategy.name}): WER "
+    print(f"{cfg.source} -> {cfg.target} ({strategy.name}): WER "
           f"{summary['wer_percent']:.1f}% CER {summary['cer_percent']:.1f}% (greedy)")
 
 

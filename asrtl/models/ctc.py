@@ -17,6 +17,9 @@ SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
 class ModelConfig:
     """Architecture, stored in ``meta.json``; a checkpoint rebuilds its model from it.
 
+    The defaults are the ``small`` preset's (``conf/model/small.yaml``, the recipes' default;
+    ``tests/test_configs.py`` keeps them equal).
+
     Attributes:
         name: preset name (``tiny``, ``small``, ``base``, ``xlsr_300m``...) or ``custom``.
         encoder: ``conformer`` or ``lstm`` (filterbank input), or ``wav2vec2``, ``hubert``,
@@ -39,7 +42,7 @@ class ModelConfig:
     name: str = "small"
     encoder: str = "conformer"
     dim: int = 144
-    num_layers: int = 6
+    num_layers: int = 8
     heads: int = 4
     ffn_dim: int = 576
     conv_kernel: int = 15

@@ -4,6 +4,7 @@ the temperature-sampled mix, then each language scored with its own head."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 
 from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.eval.config import DecodeConfig
 from asrtl.models.ctc import ModelConfig, num_parameters
 from asrtl.models.factory import features_meta
 from asrtl.multilingual.data import multilingual_data
@@ -22,26 +24,29 @@ from asrtl.multilingual.model import (
 )
 from asrtl.train import distributed
 from asrtl.train.loop import TrainConfig, fit
-from asrtl.train.run import claim_run_dir, score_splits
+from asrtl.train.run import as_train_config, check_splits, claim_run_dir, score_splits
 
 log = logging.getLogger(__name__)
 
 
 def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model_cfg: Any,
-                       train_cfg: Any, decode_cfg: Any, temperature: float,
+                       train_cfg: TrainConfig | Mapping[str, Any],
+                       decode_cfg: DecodeConfig | Mapping[str, Any], temperature: float,
                        device: torch.device, seed: int, config: dict[str, Any]
                        ) -> dict[str, Any] | None:
     """Trains (or resumes) a shared-encoder model on ``languages`` and scores each (under
     torchrun: every rank trains, rank 0 scores; the others return None).
 
     Writes ``results/<language>/<split>[-beam]/`` for each of ``decode_cfg.splits``.
+    ``train_cfg`` and ``decode_cfg`` may be ``train:``/``decode:`` mappings (converted here).
 
     Returns:
         ``{"fit": ..., "checkpoint": path, "probs": {language: p},
         "scores": {language: {"<split>[-beam]": scores}}}``.
 
     Raises:
-        ValueError: fewer than two languages, or one named twice.
+        ValueError: fewer than two languages, one named twice, a bad ``train`` or
+            ``decode`` setting, or a split to score a corpus lacks (before training).
     """
     languages = [str(lang) for lang in languages]
     if len(set(languages)) != len(languages) or len(languages) < 2:
@@ -49,13 +54,16 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
                          f"{languages}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    cfg = as_train_config(train_cfg)
+    decode_cfg = DecodeConfig.from_dict(decode_cfg)
     distributed.init(device)
     claim_run_dir(run_dir, config)
     with distributed.main_first():
         corpora = {lang: prepare_corpus(data_cfg, lang, seed=seed) for lang in languages}
     train = {lang: c.cuts("train") for lang, c in corpora.items()}
+    for corpus in corpora.values():
+        check_splits(corpus, decode_cfg)
     vocabs = {lang: Vocabulary.from_texts(cut_texts(cuts)) for lang, cuts in train.items()}
-    cfg = TrainConfig.from_dict(train_cfg)
     data, probs = multilingual_data(train, {lang: c.cuts("dev") for lang, c in corpora.items()},
                                     vocabs, cfg, temperature, seed, device)
     torch.manual_seed(seed)

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 
 from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.eval.config import DecodeConfig
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
@@ -110,17 +112,28 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
 
 
 def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTCModel,
-                    train_cfg: TrainConfig, decode_cfg: Any, device: torch.device, seed: int,
-                    meta: dict[str, Any], **fit_kwargs: Any) -> dict[str, Any] | None:
+                    train_cfg: TrainConfig, decode_cfg: DecodeConfig | Mapping[str, Any],
+                    device: torch.device, seed: int, meta: dict[str, Any],
+                    **fit_kwargs: Any) -> dict[str, Any] | None:
     """Trains (or resumes) ``model`` on ``corpus`` and scores its best checkpoint.
 
     Writes ``results/<split>/`` (greedy) and ``results/<split>-beam/`` (lexicon: the training
     words) for each of ``decode_cfg.splits``.
 
+    Args:
+        decode_cfg: the scoring; a ``decode:`` mapping is converted
+            (:meth:`DecodeConfig.from_dict`).
+
     Returns:
         ``{"fit": fit's result, "checkpoint": path, "scores": {"<split>[-beam]": scores}}``;
         None on ranks other than 0 of a distributed run (rank 0 scores).
+
+    Raises:
+        ValueError: a bad ``decode`` setting, or a split to score the corpus lacks (before
+            training).
     """
+    decode_cfg = DecodeConfig.from_dict(decode_cfg)
+    check_splits(corpus, decode_cfg)
     train_cuts = corpus.cuts("train")
     data = one_language(vocab, train_cuts, corpus.cuts("dev"), train_cfg, seed, device)
     result = fit(model, data, train_cfg, run_dir, device, seed, meta, **fit_kwargs)
@@ -134,15 +147,28 @@ def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTC
     return {"fit": result, "checkpoint": best.path, "scores": scores}
 
 
+def check_splits(corpus: Corpus, decode_cfg: DecodeConfig) -> None:
+    """Every split ``decode_cfg`` scores exists in ``corpus`` (checked before training).
+
+    Raises:
+        ValueError: naming the missing split(s), the corpus and the splits it has.
+    """
+    missing = [s for s in decode_cfg.splits if s != "all" and s not in corpus.splits]
+    if missing:
+        raise ValueError(f"decode.splits: corpus {corpus.dir} has no split(s) {missing} "
+                         f"(has {corpus.splits})")
+
+
 def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,
-                 corpus: Corpus, words: list[str], decode_cfg: Any, device: torch.device,
-                 extra: dict[str, Any]) -> dict[str, Any]:
+                 corpus: Corpus, words: list[str], decode_cfg: DecodeConfig | Mapping[str, Any],
+                 device: torch.device, extra: dict[str, Any]) -> dict[str, Any]:
     """Decodes each of ``decode_cfg.splits`` greedily (and with the lexicon beam search when
     ``decode_cfg.beam``) into ``results/<prefix><split>[-beam]/``.
 
     Returns:
         ``{"<split>[-beam]": scores}``.
     """
+    decode_cfg = DecodeConfig.from_dict(decode_cfg)
     scores = {}
     for split in decode_cfg.splits:
         for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
@@ -154,11 +180,21 @@ def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,
 
 
 def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: Any,
-                      train_cfg: Any, decode_cfg: Any, device: torch.device, seed: int,
-                      config: dict[str, Any]) -> dict[str, Any] | None:
+                      train_cfg: TrainConfig | Mapping[str, Any],
+                      decode_cfg: DecodeConfig | Mapping[str, Any], device: torch.device,
+                      seed: int, config: dict[str, Any]) -> dict[str, Any] | None:
     """Pretraining from scratch on one language: corpus, vocabulary, model, training,
     scoring. Used by ``recipes/pretrain.py`` and by the transfer recipe for a missing source.
+
+    Args:
+        train_cfg, decode_cfg: the settings, or ``train:``/``decode:`` mappings (converted
+            here, before any work).
+
+    Raises:
+        ValueError: a bad ``train`` or ``decode`` setting, or a run directory in use.
     """
+    train_cfg = as_train_config(train_cfg)
+    decode_cfg = DecodeConfig.from_dict(decode_cfg)
     distributed.init(device)
     claim_run_dir(run_dir, config)
     with distributed.main_first():
@@ -168,11 +204,16 @@ def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: An
     model = build_model(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
     log.info("pretraining %s: model %s, %.2f M parameters, %d tokens, device %s",
              corpus.language, model.cfg.name, num_parameters(model) / 1e6, len(vocab), device)
-    out = train_and_score(run_dir, corpus, vocab, model, TrainConfig.from_dict(train_cfg),
-                          decode_cfg, device, seed, run_meta(corpus, vocab, model, config))
+    out = train_and_score(run_dir, corpus, vocab, model, train_cfg, decode_cfg, device, seed,
+                          run_meta(corpus, vocab, model, config))
     if out is not None:
         write_model_card(run_dir)
     return out
+
+
+def as_train_config(train_cfg: TrainConfig | Mapping[str, Any]) -> TrainConfig:
+    """``train_cfg`` as a :class:`TrainConfig` (a ``train:`` mapping is converted)."""
+    return train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
 
 
 def run_meta(corpus: Corpus, vocab: Vocabulary, model: CTCModel, config: dict[str, Any],

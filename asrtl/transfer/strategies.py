@@ -5,17 +5,134 @@ model's named units, input to output: ``frontend``, ``encoder.layers.0`` ...
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from torch import nn
 
+from asrtl.eval.config import checked_fields
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import resolve_layers, set_trainable
 from asrtl.models.peft import add_peft, has_peft, peft_parameter_names
+from asrtl.train.schedule import SCHEDULES
 
 STAGE_PLANS = ("chain_thaw", "gradual_unfreeze", "head_first")
 PEFT_KEYS = ("adapter_dim", "lora_rank", "lora_alpha")
+TRAINABLE = ("new", "all", "peft")
+TOWARD = ("input", "output")
+
+
+@dataclass(frozen=True)
+class PeftConfig:
+    """``strategy.peft``: adapters and/or LoRA added before training
+    (:func:`asrtl.models.peft.add_peft`, which checks the sizes).
+
+    Attributes:
+        adapter_dim: bottleneck adapter width in every encoder layer (0: none).
+        lora_rank: LoRA rank on the attention projections (0: none).
+        lora_alpha: LoRA scale numerator (the update is ``alpha / rank * B A``).
+    """
+
+    adapter_dim: int = 0
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+
+    @classmethod
+    def from_dict(cls, d: Any, section: str = "strategy.peft") -> PeftConfig:
+        """Raises: ValueError: an unknown key or a bad type, naming ``strategy.peft.<key>``."""
+        return d if isinstance(d, cls) else cls(**checked_fields(cls, d, section))
+
+
+@dataclass(frozen=True)
+class DiscriminativeConfig:
+    """``strategy.discriminative``: per-layer learning rates (:func:`discriminative_groups`).
+
+    Attributes:
+        decay: the rate's factor per layer, in (0, 1].
+        toward: ``input`` (ULMFiT: the head at the full rate) or ``output``.
+    """
+
+    decay: float = 0.5
+    toward: str = "input"
+
+    @classmethod
+    def from_dict(cls, d: Any, section: str = "strategy.discriminative"
+                  ) -> DiscriminativeConfig:
+        """Raises: ValueError: an unknown key, a bad type or value, naming
+        ``strategy.discriminative.<key>``."""
+        if isinstance(d, cls):
+            return d
+        cfg = cls(**checked_fields(cls, d, section))
+        if not 0 < cfg.decay <= 1:
+            raise ValueError(f"{section}.decay must be in (0, 1], got {cfg.decay}")
+        if cfg.toward not in TOWARD:
+            raise ValueError(f"{section}.toward must be {' or '.join(TOWARD)}, got "
+                             f"{cfg.toward!r}")
+        return cfg
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """An adaptation plan (``conf/strategy/*.yaml``; the defaults are ``finetune.yaml``'s).
+
+    Attributes:
+        name: the plan's name (the run directory's last part).
+        trainable: ``new`` (the layers not copied, and the head), ``all``, ``peft`` (the
+            adapter/LoRA parameters and the new layers, no stages) or a list of layer names.
+        peft: adapters/LoRA to add first, or None.
+        freeze: layers that train in no stage (checked against the model by
+            :func:`apply_strategy`).
+        discriminative: per-layer learning rates, or None (one rate).
+        schedule: the learning-rate schedule (``train.schedule``'s values), or None: the
+            ``train.schedule`` in force.
+        stages: ``chain_thaw``, ``gradual_unfreeze``, ``head_first`` or None (one stage).
+        stage_epochs: epochs per stage (the last stage runs to the end).
+    """
+
+    name: str = "finetune"
+    trainable: str | tuple[str, ...] = "all"
+    peft: PeftConfig | None = None
+    freeze: tuple[str, ...] = ()
+    discriminative: DiscriminativeConfig | None = None
+    schedule: str | None = None
+    stages: str | None = None
+    stage_epochs: int = 1
+
+    @classmethod
+    def from_dict(cls, d: Any, section: str = "strategy") -> StrategyConfig:
+        """Builds from a ``strategy:`` mapping (a :class:`StrategyConfig` is returned as is).
+
+        ``freeze: null`` is no layer; ``peft: {}`` is no adapters.
+
+        Raises:
+            ValueError: an unknown key, a bad type or value, or stages with
+                ``trainable: peft``, as one line naming ``strategy.<key>``.
+        """
+        if isinstance(d, cls):
+            return d
+        if isinstance(d, Mapping):
+            d = {**d}
+            if "freeze" in d and d["freeze"] is None:
+                d["freeze"] = []
+            if isinstance(d.get("peft"), Mapping) and not d["peft"]:
+                d["peft"] = None
+        cfg = cls(**checked_fields(cls, d, section))
+        if isinstance(cfg.trainable, str) and cfg.trainable not in TRAINABLE:
+            raise ValueError(f"{section}.trainable must be {', '.join(TRAINABLE)} or a list of "
+                             f"layers, got {cfg.trainable!r}")
+        if cfg.stages not in (None, *STAGE_PLANS):
+            raise ValueError(f"{section}.stages must be {', '.join(STAGE_PLANS)} or null, got "
+                             f"{cfg.stages!r}")
+        if cfg.trainable == "peft" and cfg.stages is not None:
+            raise ValueError(f"{section}.trainable=peft trains the adapters/LoRA and the head "
+                             f"throughout: set {section}.stages=null (got {cfg.stages!r})")
+        if cfg.schedule is not None and cfg.schedule not in SCHEDULES:
+            raise ValueError(f"{section}.schedule must be {', '.join(SCHEDULES)} or null, got "
+                             f"{cfg.schedule!r}")
+        if cfg.stage_epochs < 1:
+            raise ValueError(f"{section}.stage_epochs must be >= 1, got {cfg.stage_epochs}")
+        return cfg
 
 
 def layer_parameters(model: CTCModel, layer: str) -> list[nn.Parameter]:
@@ -95,19 +212,14 @@ def frozen_layers(model: CTCModel, freeze: Iterable[str] | None) -> list[str]:
     return [n for n in valid if n in names]
 
 
-def peft_arguments(peft: Any) -> dict[str, Any]:
+def peft_arguments(peft: PeftConfig | Mapping[str, Any]) -> dict[str, Any]:
     """``strategy.peft`` (``{adapter_dim: 64}``, ``{lora_rank: 8, lora_alpha: 16}``) as
     :func:`asrtl.models.peft.add_peft` keyword arguments.
 
     Raises:
-        ValueError: an unknown key.
+        ValueError: an unknown key or a bad type.
     """
-    given = dict(peft)
-    unknown = sorted(set(given) - set(PEFT_KEYS))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in strategy.peft; known: "
-                         f"{', '.join(PEFT_KEYS)}")
-    return given
+    return asdict(PeftConfig.from_dict(peft))
 
 
 def train_only(model: CTCModel, layers: list[str], extra: Iterable[str] = ()) -> None:
@@ -127,8 +239,10 @@ def train_only(model: CTCModel, layers: list[str], extra: Iterable[str] = ()) ->
         params[name].requires_grad_(True)
 
 
-def apply_strategy(model: CTCModel, strategy: Any, copied: Iterable[str]) -> dict[str, Any]:
-    """Freezes and groups ``model`` as ``strategy`` (a ``conf/strategy/*.yaml``) says.
+def apply_strategy(model: CTCModel, strategy: StrategyConfig | Mapping[str, Any],
+                   copied: Iterable[str]) -> dict[str, Any]:
+    """Freezes and groups ``model`` as ``strategy`` (a :class:`StrategyConfig`, or a
+    ``conf/strategy/*.yaml`` mapping, converted here) says.
 
     The "new" layers are those not copied, plus the head (re-initialised or vocab-mapped).
     ``strategy.peft`` (``{adapter_dim: 64}`` or ``{lora_rank: 8, lora_alpha: 16}``) first
@@ -144,32 +258,23 @@ def apply_strategy(model: CTCModel, strategy: Any, copied: Iterable[str]) -> dic
         ``stage_epochs``) and ``frozen``, the names of the parameters frozen from the start.
 
     Raises:
-        ValueError: an unknown ``trainable``/``stages``/``freeze``/``peft`` value, stages
-            with ``trainable: peft``, or nothing left to train.
+        ValueError: a bad strategy (:meth:`StrategyConfig.from_dict`), a ``freeze`` or
+            ``trainable`` name that is not a layer, ``trainable: peft`` without adapters, or
+            nothing left to train.
     """
+    strategy = StrategyConfig.from_dict(strategy)
     copied = set(copied)
     names = model.layer_names()
     new = [n for n in names if n not in copied or n == "head"]
-    freeze = frozen_layers(model, strategy.get("freeze"))
-    trainable = strategy.get("trainable", "all")
-    plan = strategy.get("stages")
-    peft = strategy.get("peft")
-    if isinstance(trainable, str) and trainable not in ("new", "all", "peft"):
-        raise ValueError(f"strategy.trainable must be new, all, peft or a list of layers, got "
-                         f"{trainable!r}")
-    if plan not in (None, *STAGE_PLANS):
-        raise ValueError(f"strategy.stages must be {', '.join(STAGE_PLANS)} or null, got "
-                         f"{plan!r}")
-    if trainable == "peft" and plan is not None:
-        raise ValueError(f"strategy.trainable=peft trains the adapters/LoRA and the head "
-                         f"throughout: set strategy.stages=null (got {plan!r})")
-    if trainable == "peft" and not peft and not has_peft(model):
+    freeze = frozen_layers(model, strategy.freeze)
+    trainable, plan, peft = strategy.trainable, strategy.stages, strategy.peft
+    if trainable == "peft" and peft is None and not has_peft(model):
         raise ValueError("strategy.trainable=peft needs strategy.peft (adapter_dim and/or "
                          "lora_rank)")
     layers = (new if trainable in ("new", "peft") else names if trainable == "all"
               else resolve_layers(model, list(trainable)))
-    if peft:
-        add_peft(model, **peft_arguments(peft))
+    if peft is not None:
+        add_peft(model, **asdict(peft))
     stages = (chain_thaw_stages(model, new, freeze) if plan == "chain_thaw" else
               gradual_unfreeze_stages(model, freeze) if plan == "gradual_unfreeze" else
               head_first_stages(model, new, freeze) if plan == "head_first" else None)
@@ -179,9 +284,8 @@ def apply_strategy(model: CTCModel, strategy: Any, copied: Iterable[str]) -> dic
               if not any(n.startswith(f"{f}.") for f in freeze)]
              if trainable == "peft" else [])
     train_only(model, stages[0] if stages else [n for n in layers if n not in freeze], extra)
-    disc = strategy.get("discriminative")
-    groups = (discriminative_groups(model, float(disc["decay"]), str(disc["toward"]))
-              if disc else None)
+    disc = strategy.discriminative
+    groups = discriminative_groups(model, disc.decay, disc.toward) if disc else None
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     return {"param_groups": groups, "stages": stages,
-            "stage_epochs": int(strategy.get("stage_epochs", 1)), "frozen": frozen}
+            "stage_epochs": strategy.stage_epochs, "frozen": frozen}
