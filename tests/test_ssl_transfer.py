@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from asrtl.models.ssl_weights import to_torchaudio
 from asrtl.train.checkpoint import load_checkpoint
-from asrtl.train.loop import read_metrics
+from asrtl.train.state import read_metrics
 from tests.conftest import TINY_DATA, _run
 from tests.test_ssl import hf_config, hf_names
 

@@ -3,9 +3,7 @@ share of the training audio, an atomic checkpoint per epoch, resumed where a run
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,11 +13,10 @@ from lhotse import CutSet
 
 from asrtl.data.features import SpecAugment
 from asrtl.data.loader import load_padded, train_batches
-from asrtl.io import write_json_atomic
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
-from asrtl.train.checkpoint import load_trainer_state, save_checkpoint
-from asrtl.train.loop import TrainConfig, read_metrics, step_seed, write_metrics
+from asrtl.train.loop import TrainConfig, step_seed
 from asrtl.train.schedule import lr_factor
+from asrtl.train.state import RunState
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +89,10 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     if list(cuts) != list(cfg.languages):
         raise ValueError(f"LID training languages {list(cuts)} differ from the classes "
                          f"{list(cfg.languages)}")
-    ckpt_dir = run_dir / "checkpoints"
+    state = RunState(run_dir, keep=0)  # the newest checkpoint only
     torch.manual_seed(seed)
-    model, epoch, latest = LIDModel(cfg), 0, None
-    if (ckpt_dir / "latest.json").is_file():
-        latest = ckpt_dir / json.loads((ckpt_dir / "latest.json").read_text())["name"]
+    model, epoch, latest = LIDModel(cfg), 0, state.latest()
+    if latest is not None:
         model, meta = load_lid(latest)
         if LIDConfig.from_dict(meta["architecture"]) != cfg:  # lists in JSON, tuples here
             raise ValueError(f"{run_dir} holds a LID model of other settings; use a new "
@@ -107,7 +103,7 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
                                   weight_decay=train.weight_decay)
     if latest is not None:
-        optimizer.load_state_dict(load_trainer_state(latest)["optimizer"])
+        optimizer.load_state_dict(state.trainer_state()["optimizer"])
     model.to(device).train()
     all_cuts, labels = labelled_cuts(cuts)
     weights = class_weights(cuts).to(device)
@@ -141,13 +137,8 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         row = {"epoch": epoch, "train_loss": round(sum(losses) / len(losses), 4),
                "epoch_s": round(time.perf_counter() - t0, 1)}
         log.info("LID epoch %d: loss %.4f (%.1f s)", epoch, row["train_loss"], row["epoch_s"])
-        name = f"epoch-{epoch:03d}"
-        save_checkpoint(ckpt_dir, name, model, {"kind": "lid", "languages": list(cfg.languages),
-                                                "epoch": epoch, "metrics": row},
-                        {"optimizer": optimizer.state_dict(), "epoch": epoch})
-        write_metrics(run_dir, [*(r for r in read_metrics(run_dir) if r["epoch"] < epoch), row])
-        write_json_atomic(ckpt_dir / "latest.json", {"name": name, "epoch": epoch})
-        for old in ckpt_dir.glob("epoch-*"):
-            if old.name != name and not old.name.endswith(".tmp"):
-                shutil.rmtree(old, ignore_errors=True)
+        state.save(f"epoch-{epoch:03d}", model,
+                   {"kind": "lid", "languages": list(cfg.languages), "epoch": epoch,
+                    "metrics": row}, {"optimizer": optimizer.state_dict(), "epoch": epoch},
+                   history=[*state.history(epoch - 1, key="epoch"), row])
     return model.eval()

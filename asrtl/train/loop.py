@@ -9,9 +9,7 @@ checkpoint ends with the same weights as one that was never interrupted.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -27,15 +25,15 @@ from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
-from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.models.factory import input_transform
 from asrtl.models.layers import freeze_frozen_norms, set_trainable
 from asrtl.train import distributed
-from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
+from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
 from asrtl.train.signals import Interrupted, StopFlag, stop_requests
+from asrtl.train.state import SELECT, RunState, selection, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +195,8 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
         (``best`` and ``last`` on rank 0 only).
     """
     world = distributed.init(device)
-    ckpt_dir = run_dir / "checkpoints"
+    run = RunState(run_dir, cfg.keep_checkpoints)
+    ckpt_dir = run.ckpt_dir
     model.to(device)
     fbank = input_transform(model.cfg).to(device)
     if cfg.sync_batchnorm:
@@ -214,9 +213,8 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     by_language: dict[str, list[float]] = {}  # the same per batch language (multilingual)
     best: dict[str, Any] = {}
     history: list[dict] = []
-    if (ckpt_dir / "latest.json").is_file():
-        latest = json.loads((ckpt_dir / "latest.json").read_text())
-        path = ckpt_dir / latest["name"]
+    path = run.latest()
+    if path is not None:
         there = ModelConfig.from_dict(read_meta(path)["architecture"])
         if there != model.cfg:
             raise ValueError(f"checkpoint {path} has another architecture: "
@@ -231,7 +229,7 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
         best = state.get("best", {})
         losses = list(state.get("epoch_losses", []))
         by_language = {k: list(v) for k, v in state.get("epoch_language_losses", {}).items()}
-        history = [h for h in read_metrics(run_dir) if h["step"] <= step]
+        history = run.history(until=step)
         log.info("resuming from %s (epoch %d, step %d)", path, epoch, step)
     else:
         state = None
@@ -296,15 +294,15 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     trained_audio, wall0 = 0.0, time.perf_counter()
 
     def save(name: str, step_in_epoch: int, ep: int, metrics: dict | None = None) -> None:
-        save_checkpoint(ckpt_dir, name, model, {
-            **meta, "step": step, "epoch": ep, "metrics": metrics or {}},
-            {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
-             "batch_in_epoch": step_in_epoch, "batches_per_step": per_step, "best": best,
-             "epoch_losses": losses if step_in_epoch else [],
-             "epoch_language_losses": by_language if step_in_epoch else {},
-             "scaler": scaler.state_dict() if scaler.is_enabled() else {}})
-        write_json_atomic(ckpt_dir / "latest.json", {"name": name, "step": step, "epoch": ep})
-        _prune(ckpt_dir, cfg.keep_checkpoints, keep={best.get("name"), name})
+        """A checkpoint (mid-epoch: ``step_in_epoch`` > 0) with the trainer state; at an
+        epoch's end also ``best.json`` (when it is the best) and the metrics."""
+        run.save(name, model, {**meta, "step": step, "epoch": ep, "metrics": metrics or {}},
+                 {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
+                  "batch_in_epoch": step_in_epoch, "batches_per_step": per_step, "best": best,
+                  "epoch_losses": losses if step_in_epoch else [],
+                  "epoch_language_losses": by_language if step_in_epoch else {},
+                  "scaler": scaler.state_dict() if scaler.is_enabled() else {}},
+                 best=best, history=None if step_in_epoch else history)
 
     from tqdm.auto import tqdm
 
@@ -373,13 +371,10 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
                          "%.0f s", epoch, row["train_loss"], row["valid_loss"],
                          100 * row["valid_wer"], 100 * row["valid_cer"], row["lr"], row["epoch_s"])
                 name = f"step-{step:06d}"
-                if not best or _selection(row, cfg.select) < _selection(best, cfg.select):
+                if not best or selection(row, cfg.select) < selection(best, cfg.select):
                     best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
                             "loss": row["valid_loss"], "epoch": epoch, "step": step}
                 save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
-                if best["name"] == name:
-                    write_json_atomic(ckpt_dir / "best.json", best)
-                write_metrics(run_dir, history)
             losses, by_language = [], {}
             distributed.barrier()  # the others wait while rank 0 validates and writes
             if epoch < cfg.epochs and _stop_requested(stop, device, world.size):
@@ -389,15 +384,6 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     return {"best": best, "last": history[-1] if history else {}, "steps": step,
             "train_wall_s": round(time.perf_counter() - wall0, 1),
             "audio_s_trained": round(distributed.mean(trained_audio, device) * world.size, 1)}
-
-
-SELECT = {"wer": ("wer", "cer"), "cer": ("cer", "loss"), "loss": ("loss",)}
-
-
-def _selection(scores: dict[str, Any], select: str) -> tuple[float, ...]:
-    """The key the best checkpoint minimises: ``valid_<m>`` of a metrics row, or ``<m>`` of
-    the stored best (which older runs stored without ``loss``)."""
-    return tuple(scores.get(f"valid_{m}", scores.get(m, float("inf"))) for m in SELECT[select])
 
 
 def _stop_requested(stop: StopFlag, device: torch.device, world_size: int) -> bool:
@@ -467,26 +453,3 @@ def train_step(model: torch.nn.Module, fbank: Fbank, specaug: SpecAugment,
     scaler.step(optimizer)
     scaler.update()
     return total, float(grad_norm)
-
-
-def _prune(ckpt_dir: Path, keep_last: int, keep: set) -> None:
-    steps = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir() and not
-                   p.name.endswith(".tmp"))
-    for p in steps[:-keep_last] if keep_last > 0 else steps:
-        if p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The rows of ``run_dir/metrics.jsonl`` (none when it does not exist)."""
-    f = run_dir / "metrics.jsonl"
-    if not f.is_file():
-        return []
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-
-
-def write_metrics(run_dir: Path, rows: list[dict]) -> None:
-    """Replaces ``run_dir/metrics.jsonl`` with ``rows``, atomically."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-

@@ -21,19 +21,19 @@ def _train(run, cuts, epochs: int):
 
 
 def test_lid_training_resumes_to_the_same_weights(tiny_corpora, tmp_path, monkeypatch):
-    import asrtl.lid.train as lid_train
+    import asrtl.train.state as run_state
 
     cuts = {lang: c.cuts("train").subset(first=16) for lang, c in tiny_corpora.items()}
     whole = _train(tmp_path / "whole", cuts, 3)
 
-    write = lid_train.write_json_atomic
+    write = run_state.write_json_atomic
 
     def killed_after_epoch_2(path, data):  # the process dies once epoch 2 is saved
         write(path, data)
         if path.name == "latest.json" and data["epoch"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(lid_train, "write_json_atomic", killed_after_epoch_2)
+    monkeypatch.setattr(run_state, "write_json_atomic", killed_after_epoch_2)  # RunState.save
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "stopped", cuts, 3)
     monkeypatch.undo()

@@ -1,0 +1,108 @@
+"""A training run's resumable state on disk, one layout for every loop (pretraining, transfer,
+multilingual, LID):
+
+    <run_dir>/checkpoints/<name>/     weights (safetensors), meta.json, trainer.pt
+    <run_dir>/checkpoints/latest.json the checkpoint to resume from
+    <run_dir>/checkpoints/best.json   the checkpoint the dev metric chose (when there is one)
+    <run_dir>/metrics.jsonl           one row per epoch
+
+Resuming, saving, pruning, best-checkpoint selection and the metrics history live here; the
+loops only say what to store.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.train.checkpoint import load_trainer_state, save_checkpoint
+
+# the dev metrics a checkpoint is chosen by, in order of precedence (``train.select``)
+SELECT = {"wer": ("wer", "cer"), "cer": ("cer", "loss"), "loss": ("loss",)}
+
+
+def selection(scores: dict[str, Any], select: str) -> tuple[float, ...]:
+    """The key the best checkpoint minimises: ``valid_<m>`` of a metrics row, or ``<m>`` of
+    a stored best (older runs stored it without ``loss``)."""
+    return tuple(scores.get(f"valid_{m}", scores.get(m, float("inf"))) for m in SELECT[select])
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The rows of ``run_dir/metrics.jsonl`` (none when it does not exist)."""
+    f = run_dir / "metrics.jsonl"
+    if not f.is_file():
+        return []
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+
+def write_metrics(run_dir: Path, rows: list[dict]) -> None:
+    """Replaces ``run_dir/metrics.jsonl`` with ``rows``, atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
+class RunState:
+    """The checkpoints and metrics of one run directory.
+
+    Args:
+        run_dir: the run directory.
+        keep: checkpoints kept besides the newest and the best (older ones are pruned).
+    """
+
+    def __init__(self, run_dir: Path, keep: int = 2) -> None:
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.keep = keep
+
+    def latest(self) -> Path | None:
+        """The checkpoint to resume from, or None for a fresh run."""
+        pointer = self.ckpt_dir / "latest.json"
+        if not pointer.is_file():
+            return None
+        return self.ckpt_dir / json.loads(pointer.read_text())["name"]
+
+    def trainer_state(self) -> dict[str, Any] | None:
+        """The latest checkpoint's trainer state (optimizer, counters), or None."""
+        latest = self.latest()
+        return None if latest is None else load_trainer_state(latest)
+
+    def best(self) -> dict[str, Any]:
+        """``best.json`` (empty when no checkpoint was chosen yet)."""
+        f = self.ckpt_dir / "best.json"
+        return json.loads(f.read_text()) if f.is_file() else {}
+
+    def history(self, until: int | None = None, key: str = "step") -> list[dict]:
+        """The metrics rows, those with ``key <= until`` when given (a resumed run rewrites
+        the rows after its checkpoint)."""
+        rows = read_metrics(self.run_dir)
+        return rows if until is None else [r for r in rows if r[key] <= until]
+
+    def save(self, name: str, model: nn.Module, meta: dict[str, Any],
+             trainer: dict[str, Any], best: dict[str, Any] | None = None,
+             history: list[dict] | None = None) -> Path:
+        """Writes checkpoint ``name`` and makes it the latest; ``best`` (a chosen checkpoint
+        ``{"name", ...}``) is written to ``best.json`` when it names this checkpoint, and
+        ``history`` replaces the metrics. Old checkpoints beyond ``keep`` are pruned, never
+        the best."""
+        path = save_checkpoint(self.ckpt_dir, name, model, meta, trainer)
+        if best and best.get("name") == name:
+            write_json_atomic(self.ckpt_dir / "best.json", best)
+        if history is not None:
+            write_metrics(self.run_dir, history)
+        write_json_atomic(self.ckpt_dir / "latest.json", {"name": name, **{
+            k: meta[k] for k in ("step", "epoch") if k in meta}})
+        self.prune(keep={name, *([best["name"]] if best else [])})
+        return path
+
+    def prune(self, keep: set[str]) -> None:
+        """Removes all but the newest ``self.keep`` checkpoints and those in ``keep``."""
+        done = sorted(p for p in self.ckpt_dir.iterdir()
+                      if p.is_dir() and not p.name.endswith(".tmp"))
+        for p in done[:-self.keep] if self.keep > 0 else done:
+            if p.name not in keep:
+                shutil.rmtree(p, ignore_errors=True)
