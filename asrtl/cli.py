@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# the run-dir names of the configs' resolvers: computed by asrtl.layout (RunLayout)
+from asrtl.layout import basename, lid_name, plus, source_name
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # errors of the user's making: one line. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, FileNotFoundError)
@@ -17,39 +20,15 @@ USER_ERRORS = (ValueError, FileNotFoundError)
 log = logging.getLogger(__name__)
 
 
-def lid_name(sources: Any, target: Any) -> str:
-    """The default run name of ``recipes/lid.py``: ``a+b+c``, or ``a+b+c-to-<target>``
-    (a manifest path as its file name without ``.jsonl.gz``)."""
-    name = "+".join(str(s) for s in sources)
-    if target is None:
-        return name
-    t = Path(str(target)).name
-    for ext in (".jsonl.gz", ".jsonl", ".json"):
-        t = t.removesuffix(ext)
-    return f"{name}-to-{t}"
-
-
 def _register_resolvers() -> None:
+    """The resolvers of conf/*.yaml's run dirs: ``lid_name``, ``plus``, ``basename``,
+    ``source_name`` (the names :class:`asrtl.layout.RunLayout` gives)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("lid_name", lid_name, replace=True)
-    OmegaConf.register_new_resolver("plus", lambda items: "+".join(str(i) for i in items),
-                                    replace=True)
-    OmegaConf.register_new_resolver("basename", lambda p: Path(str(p)).name or "run",
-                                    replace=True)
+    OmegaConf.register_new_resolver("plus", plus, replace=True)
+    OmegaConf.register_new_resolver("basename", basename, replace=True)
     OmegaConf.register_new_resolver("source_name", source_name, replace=True)
-
-
-def source_name(source: Any, checkpoint: Any) -> str:
-    """A transfer's source in its run dir's name: the language, or for
-    ``source_checkpoint=.../<run>[/checkpoints/step-N]`` ``ckpt-<run>`` (two transfers from two
-    checkpoints no longer share one directory)."""
-    if str(source) != "from-checkpoint" or not checkpoint:
-        return str(source)
-    p = Path(str(checkpoint).rstrip("/"))
-    run = p.parent.parent if p.parent.name == "checkpoints" else p
-    name = run.stem if run.suffix in (".pt", ".pth", ".bin", ".safetensors", ".ckpt") else run.name
-    return f"ckpt-{name or 'run'}"
 
 
 _register_resolvers()

@@ -21,37 +21,40 @@ from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.jobs import run_recipe, sweep
+from asrtl.layout import RunLayout, is_finished, result_file
 from asrtl.rank.run import check_sources
-from asrtl.transfer.source import is_pretrained, pretrain_dir
 
 
 @hydra.main(config_path="../conf", config_name="demo", version_base="1.3")
 @recipe
 def main(cfg: DictConfig) -> None:
     exp = Path(HydraConfig.get().runtime.output_dir)
+    runs = RunLayout(exp)
     target, sources = str(cfg.target), [str(s) for s in cfg.sources]
     check_sources(target, sources)
     small, large = f"{cfg.target_hours:g}", f"{cfg.source_hours:g}"
     common = [f"exp_dir={exp}", f"seed={cfg.seed}", f"device={cfg.device}", *cfg.jobs]
     t0 = time.perf_counter()
-    ranking_file = exp / "rank" / target / "ranking.json"
+    ranking_file = result_file(runs.rank(target), "rank")
+    # the multiruns' run dirs, as templates Hydra fills with each ${language}
+    prepare, pretrain = runs.prepare("${language}"), runs.pretrain("${language}", cfg.source_hours)
     if not ranking_file.is_file():
         # corpora first, one at a time (synthesis uses the cores itself), then the sources
         sweep("prepare", {"language": [target, *sources]},
               [f"data.hours={large}", f"exp_dir={exp}", f"seed={cfg.seed}",
-               f"hydra.sweep.dir={exp}/prepare", "hydra.sweep.subdir=${language}"], "basic")
-        sweep("pretrain", {"language": [s for s in sources if not is_pretrained(
-            pretrain_dir(exp, s, cfg.source_hours))]},
-            [f"data.hours={large}", *common, f"hydra.sweep.dir={exp}/pretrain",
-             f"hydra.sweep.subdir=${{language}}-{large}h"], cfg.launcher)
+               f"hydra.sweep.dir={prepare.parent}", f"hydra.sweep.subdir={prepare.name}"],
+              "basic")
+        sweep("pretrain", {"language": [s for s in sources if not is_finished(
+            runs.pretrain(s, cfg.source_hours), "pretrain")]},
+            [f"data.hours={large}", *common, f"hydra.sweep.dir={pretrain.parent}",
+             f"hydra.sweep.subdir={pretrain.name}"], cfg.launcher)
         run_recipe("rank", [f"target={target}", f"sources=[{','.join(sources)}]",
                             f"target_hours={small}", f"source_hours={large}",
                             "train_missing=false", *common, *cfg.rank])
     ranking = json.loads(ranking_file.read_text())
     order = [r["source"] for r in ranking["ranking"]]
     chosen = [order[0], order[-1], "none"]  # the top-ranked, the bottom-ranked, scratch
-    summary = {s: exp / "transfer" / f"{s}-to-{target}" / "finetune" / "summary.json"
-               for s in chosen}
+    summary = {s: result_file(runs.transfer(s, target, "finetune"), "transfer") for s in chosen}
     sweep("transfer", {"source": [s for s in chosen if not summary[s].is_file()],
                        "target": [target]},
           [f"target_hours={small}", f"source_hours={large}", *common], cfg.launcher)
@@ -69,7 +72,7 @@ def main(cfg: DictConfig) -> None:
     conf = ranking["confidence"]
     print(f"\nRanking: {' > '.join(order)} ({conf['top_agreement']:.0%} of the combined rankers "
           f"put {conf['top']} first; ranking took {sum(ranking['wall_s'].values()):.0f} s)")
-    print(f"Files: {ranking_file}, {exp / 'transfer'}/<source>-to-{target}/finetune/"
+    print(f"Files: {ranking_file}, {runs.transfer('<source>', target, 'finetune')}/"
           f"{{summary.json,results/}}; this run: {time.perf_counter() - t0:.0f} s")
 
 

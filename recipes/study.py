@@ -24,7 +24,8 @@ from asrtl.cli import check_overrides, recipe
 from asrtl.data.languages import get_language
 from asrtl.io import write_json_atomic
 from asrtl.jobs import run_recipe, sweep
-from asrtl.study.layout import StudyLayout
+from asrtl.layout import RunLayout
+from asrtl.study.layout import StudyLayout, best_source, lid_scores
 from asrtl.study.report import write_report
 
 log = logging.getLogger("study")
@@ -34,13 +35,24 @@ def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str
                  ) -> tuple[str, str]:
     """The source LID puts first for ``target``, and how it was chosen: the leave-one-out
     ranking, or with fewer than 3 languages the classifier's own matrix (the target's
-    column left out)."""
-    rankings = study / lay.lid / "rankings.json"
-    if rankings.is_file():
-        return json.loads(rankings.read_text())[target]["best"], "LID (leave-one-out)"
-    row = json.loads((study / lay.lid / "lid_matrix.json").read_text())["frame_mean"][target]
-    return (max((s for s in languages if s != target), key=lambda s: (row[s], s)),
-            "LID (matrix row; leave-one-out needs 3 languages)")
+    column left out); the report's ``lid_best`` by the same rule (ties: by name).
+
+    Raises:
+        FileNotFoundError: the LID run has no score for ``target``.
+    """
+    def read(rel: str) -> dict | None:
+        f = study / rel
+        return json.loads(f.read_text()) if f.is_file() else None
+
+    rankings = read(lay.lid_file("rankings.json")) if len(languages) >= 3 else None
+    scores, mode = lid_scores(target, rankings, read(lay.lid_matrix()))
+    if not scores:
+        raise FileNotFoundError(f"no LID score for {target} in {study / lay.lid}: give "
+                                f"focus.source=... or rerun the study")
+    how = {"leave-one-out": "LID (leave-one-out)",
+           "matrix": "LID (matrix row; leave-one-out needs 3 languages)" if len(languages) < 3
+           else "LID (matrix row; no leave-one-out ranking)"}[mode]
+    return best_source(scores), how
 
 
 @hydra.main(config_path="../conf", config_name="study", version_base="1.3")
@@ -60,6 +72,7 @@ def main(cfg: DictConfig) -> None:
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher", "basic")
     lay = StudyLayout(cfg.scale.small_hours, cfg.scale.large_hours, cfg.strategy,
                       cfg.adaptation, "lid")
+    runs = RunLayout(study)  # the study is its jobs' exp_dir
     meta = {"name": cfg.name, "languages": langs, "small_hours": lay.small_hours,
             "large_hours": lay.large_hours, "strategy": lay.strategy,
             "adaptation": lay.adaptation, "lid": lay.lid,
@@ -77,6 +90,8 @@ def main(cfg: DictConfig) -> None:
     common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",
               *cfg.scale.jobs, *cfg.overrides]
     small, large = f"{lay.small_hours:g}", f"{lay.large_hours:g}"
+    # the multiruns' run dirs, as templates Hydra fills with each ${language}
+    prepare, pretrain = runs.prepare("${language}"), runs.pretrain("${language}", lay.large_hours)
 
     def todo(paths: dict[str, str]) -> list[str]:
         return [k for k, rel in paths.items() if not (study / rel).is_file()]
@@ -84,11 +99,11 @@ def main(cfg: DictConfig) -> None:
     # 0. corpora first, one language at a time (synthesis or import uses the cores itself)
     sweep("prepare", {"language": todo({s: lay.large_scratch(s) for s in langs})},
           [f"data.hours={large}", f"exp_dir={study}", f"seed={cfg.seed}", *cfg.overrides,
-           f"hydra.sweep.dir={study}/prepare", "hydra.sweep.subdir=${language}"], "basic")
+           f"hydra.sweep.dir={prepare.parent}", f"hydra.sweep.subdir={prepare.name}"], "basic")
     # 1. every language on the large budget: the sources, and each target's large baseline
     sweep("pretrain", {"language": todo({s: lay.large_scratch(s) for s in langs})},
-          [f"data.hours={large}", *common, f"hydra.sweep.dir={study}/pretrain",
-           f"hydra.sweep.subdir=${{language}}-{large}h"], launcher)
+          [f"data.hours={large}", *common, f"hydra.sweep.dir={pretrain.parent}",
+           f"hydra.sweep.subdir={pretrain.name}"], launcher)
     # 2. no pretraining, small budget
     sweep("transfer", {"source": ["none"],
                        "target": todo({t: lay.scratch_small(t) for t in langs})},
@@ -100,7 +115,7 @@ def main(cfg: DictConfig) -> None:
               [f"target_hours={small}", f"source_hours={large}", f"strategy={lay.strategy}",
                *common], launcher)
     # 4. language ID over all the languages (matrix, leave-one-out rankings)
-    if not (study / lay.lid / "lid_matrix.json").is_file():
+    if not (study / lay.lid_matrix()).is_file():
         run_recipe("lid", [f"sources=[{','.join(langs)}]", f"seed={cfg.seed}",
                            f"device={cfg.device}", f"hydra.run.dir={study / lay.lid}",
                            *cfg.scale.lid, *cfg.overrides])
@@ -108,19 +123,19 @@ def main(cfg: DictConfig) -> None:
     # (the pretrained sources and the leave-one-out LID classifiers reused; never the test)
     if len(langs) >= 3:
         for t in langs:
-            if not (study / "rank" / t / "ranking.json").is_file():
+            if not (study / lay.ranking(t)).is_file():
                 run_recipe("rank", [
                     f"target={t}", f"sources=[{','.join(s for s in langs if s != t)}]",
                     f"target_hours={small}", f"source_hours={large}", "train_missing=false",
-                    f"lid.checkpoint={study / lay.lid / 'loo' / t}",
-                    f"hydra.run.dir={study / 'rank' / t}", *common])
+                    f"lid.checkpoint={study / lay.lid_file(f'loo/{t}')}",
+                    f"hydra.run.dir={study / lay.rank_dir(t)}", *common])
     # 6. the reference table's extra rows for the focus target
     source, how = ((str(cfg.focus.source), "the user") if cfg.focus.source else
                    focus_source(study, lay, target, langs))
     meta["focus"].update(source=source, chosen_by=how)
     write_json_atomic(study / "study.json", meta)
     small_run = study / lay.transfer_dir(source, target, source_hours=lay.small_hours)
-    if not (small_run / "summary.json").is_file():
+    if not (study / lay.small_source(source, target)).is_file():
         run_recipe("transfer", [f"source={source}", f"target={target}",
                                 f"target_hours={small}", f"source_hours={small}", *common,
                                 f"hydra.run.dir={small_run}"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,6 +15,7 @@ from omegaconf import OmegaConf
 from asrtl.data.languages import get_language
 from asrtl.data.manifest import audio_cuts, cut_texts, is_manifest_path, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.layout import RunLayout
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.train import train_lid
 from asrtl.rank.combine import combine, confidence, ordered
@@ -78,7 +78,7 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
     Raises:
         ValueError: ``lid.checkpoint`` is over other languages.
     """
-    name = "+".join(sources)
+    runs = RunLayout(cfg.exp_dir)
     lid = OmegaConf.to_container(cfg.lid, resolve=True) if OmegaConf.is_config(cfg.lid) \
         else dict(cfg.lid)
     if lid.get("checkpoint"):
@@ -87,7 +87,7 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
             raise ValueError(f"lid.checkpoint={lid['checkpoint']} knows {meta['languages']}, "
                              f"not sources={sources}")
         return model
-    found = Path(cfg.exp_dir) / "lid" / name
+    found = runs.lid(sources)
     if (found / "checkpoints" / "latest.json").is_file():
         model, meta = load_lid(resolve_checkpoint(found))
         if sorted(meta["languages"]) == sorted(sources):
@@ -98,8 +98,8 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
     train = TrainConfig.from_dict({**cfg.train, **lid["train"]})
     cuts = {s: prepare_corpus({**cfg.data, "hours": lid["hours"]}, s, seed=cfg.seed)
             .cuts("train") for s in sources}
-    return train_lid(Path(cfg.exp_dir) / "rank" / "lid" / name, cuts, arch, train, device,
-                     cfg.seed, lid["utterance_loss"])
+    return train_lid(runs.rank_lid(sources), cuts, arch, train, device, cfg.seed,
+                     lid["utterance_loss"])
 
 
 @dataclass

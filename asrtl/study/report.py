@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from asrtl.io import write_json_atomic, write_text_atomic
-from asrtl.study.layout import StudyLayout
+from asrtl.study.layout import StudyLayout, best_source, lid_scores, rank_by_score
 
 
 def _read(study: Path, rel: str, missing: list[str]) -> dict | None:
@@ -42,14 +42,14 @@ def spearman(x: list[float], y: list[float]) -> float | None:
     return None if math.isnan(rho) else round(rho, 4)
 
 
-def predictors(study: Path, langs: list[str], metric: Any) -> dict[str, Any]:
+def predictors(study: Path, lay: StudyLayout, langs: list[str], metric: Any) -> dict[str, Any]:
     """Every ranker of ``rank/<target>/ranking.json`` (``recipes/rank.py``, run by the study
     with 3 or more languages) judged against the study's transfer WER for that target."""
     from asrtl.rank.combine import judge
 
     per: dict[str, dict[str, dict]] = {}
     for t in langs:
-        f = study / "rank" / t / "ranking.json"
+        f = study / lay.ranking(t)
         if not f.is_file():
             continue
         ranking = json.loads(f.read_text(encoding="utf-8"))
@@ -95,10 +95,10 @@ def collect(study: str | Path) -> dict[str, Any]:
         runs[f"{fs}:small->{ft}"] = _score(study, lay.small_source(fs, ft), missing)
         runs[f"{fs}->{ft}:{lay.adaptation}"] = _score(study, lay.adapted(fs, ft), missing)
 
-    lid_matrix = _read(study, f"{lay.lid}/lid_matrix.json", missing)
-    rankings = (_read(study, f"{lay.lid}/rankings.json", missing) or {}) if len(langs) >= 3 \
-        else {}  # leave-one-out needs 3 languages; with 2 the matrix ranks
-    accuracy = _read(study, f"{lay.lid}/accuracy.json", missing)
+    lid_matrix = _read(study, lay.lid_matrix(), missing)
+    rankings = (_read(study, lay.lid_file("rankings.json"), missing) or {}) \
+        if len(langs) >= 3 else {}  # leave-one-out needs 3 languages; with 2 the matrix ranks
+    accuracy = _read(study, lay.lid_file("accuracy.json"), missing)
 
     def metric(key: str, m: str) -> float | None:
         r = runs.get(key)
@@ -116,31 +116,26 @@ def collect(study: str | Path) -> dict[str, Any]:
     for t in langs:
         cands = [s for s in langs if s != t and metric(f"{s}->{t}", "wer") is not None]
         by_wer = sorted(cands, key=lambda s: (metric(f"{s}->{t}", "wer"), s))
-        lid, mode = rankings.get(t, {}).get("ranking", []), "leave-one-out"
-        if not lid and lid_matrix and t in lid_matrix["frame_mean"]:  # < 3 languages
-            row = lid_matrix["frame_mean"][t]
-            lid, mode = sorted(({"source": s, "score": v} for s, v in row.items() if s != t),
-                               key=lambda r: (-r["score"], r["source"])), "matrix"
-        lid_scores = {r["source"]: r["score"] for r in lid}
-        both = [s for s in cands if s in lid_scores]
+        scores, mode = lid_scores(t, rankings, lid_matrix)  # < 3 languages: the matrix row
+        pick = best_source(scores) if scores else None  # the study's rule (ties: by name)
+        both = [s for s in cands if s in scores]
         per_target[t] = {
-            "lid_ranking": [r["source"] for r in lid], "lid_mode": mode,
-            "lid_best": lid[0]["source"] if lid else None,
-            "lid_confidence": rankings.get(t, {}).get("top_share_bootstrap", {}).get(
-                lid[0]["source"]) if lid else None,
+            "lid_ranking": rank_by_score(scores), "lid_mode": mode,
+            "lid_best": pick,
+            "lid_confidence": rankings.get(t, {}).get("top_share_bootstrap", {}).get(pick)
+            if pick else None,
             "wer_ranking": by_wer,
             "wer_best": by_wer[0] if by_wer else None,
             # LID agrees when its pick reaches the best WER (ties count as agreement)
-            "agree": (metric(f"{lid[0]['source']}->{t}", "wer") == metric(f"{by_wer[0]}->{t}",
-                                                                         "wer"))
-            if lid and by_wer and lid[0]["source"] in cands else None,
+            "agree": (metric(f"{pick}->{t}", "wer") == metric(f"{by_wer[0]}->{t}", "wer"))
+            if pick and by_wer and pick in cands else None,
             "spearman_lid_score_vs_neg_wer": spearman(
-                [lid_scores[s] for s in both], [-metric(f"{s}->{t}", "wer") for s in both]),
+                [scores[s] for s in both], [-metric(f"{s}->{t}", "wer") for s in both]),
             "not_improved_over_scratch": not_improved(t, "wer"),
             "not_improved_over_scratch_cer": not_improved(t, "cer"),
         }
     return {"study": meta.get("name", study.name), "languages": langs,
-            "predictors": predictors(study, langs, metric),
+            "predictors": predictors(study, lay, langs, metric),
             "small_hours": lay.small_hours, "large_hours": lay.large_hours,
             "strategy": lay.strategy, "adaptation": lay.adaptation, "focus": focus,
             "notes": meta.get("notes", []), "runs": runs, "wer": matrices["wer"],

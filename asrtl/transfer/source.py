@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from asrtl.layout import RunLayout, finished_files, is_finished
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.ssl_weights import is_ssl_weights, load_ssl_encoder
 from asrtl.multilingual.model import load_source
@@ -25,8 +26,9 @@ TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_p
 
 
 def pretrain_dir(exp_dir: str | Path, language: str, hours: float) -> Path:
-    """The pretraining run of a source language: ``<exp_dir>/pretrain/<language>-<hours>h``."""
-    return Path(exp_dir) / "pretrain" / f"{language}-{hours:g}h"
+    """The pretraining run of a source language: ``<exp_dir>/pretrain/<language>-<hours>h``
+    (:meth:`asrtl.layout.RunLayout.pretrain`)."""
+    return RunLayout(exp_dir).pretrain(language, hours)
 
 
 def source_budget(source_hours: float | None, target_hours: float) -> float:
@@ -35,8 +37,8 @@ def source_budget(source_hours: float | None, target_hours: float) -> float:
 
 
 def is_pretrained(run_dir: Path) -> bool:
-    """A finished pretraining run (trained and scored)."""
-    return (run_dir / "results" / "test" / "scores.json").is_file()
+    """A finished pretraining run (trained and scored: :func:`asrtl.layout.is_finished`)."""
+    return is_finished(run_dir, "pretrain")
 
 
 def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Path,
@@ -70,10 +72,11 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
         return None
     if source.startswith(MULTILINGUAL):
         languages = source.removeprefix(MULTILINGUAL)
-        run_dir = Path(exp_dir) / "multilingual" / languages
-        if not (run_dir / "checkpoints" / "best.json").is_file():
+        run_dir = RunLayout(exp_dir).multilingual(languages)
+        if not is_finished(run_dir, "multilingual"):
             raise FileNotFoundError(
-                f"no multilingual model {languages} in {run_dir}: train it first with python "
+                f"no finished multilingual model {languages} in {run_dir} (no "
+                f"{' or '.join(finished_files('multilingual'))}): train it first with python "
                 f"recipes/multilingual.py languages=[{languages.replace('+', ',')}]")
         return load_source(run_dir)
     if source == "from-checkpoint":
