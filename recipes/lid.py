@@ -15,59 +15,29 @@ ranking.json; without one, each language's leave-one-out ranking in
 loo/<language>/ranking.json and all of them in rankings.json.
 """
 
-import json
 import logging
-from collections import Counter
 from pathlib import Path
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lhotse import CutSet
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.features import FeatureConfig
 from asrtl.data.manifest import audio_cuts, is_manifest_path, prepare_corpus
-from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.io import write_json_atomic
+from asrtl.lid.compat import deprecated_hours, upgrade_run_json
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
-from asrtl.lid.score import Posteriors, accuracy, bootstrap_top, posteriors, rank_sources
+from asrtl.lid.report import accuracy_summary, sampling_rates, target_ranking, write_matrix
+from asrtl.lid.score import posteriors
 from asrtl.lid.train import train_lid
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
 from asrtl.train.run import claim_run_dir
 
 log = logging.getLogger("lid")
-
-
-def deprecated_hours(cfg: DictConfig) -> None:
-    """``hours=X``, the old key, as ``data.hours=X`` (the key of every recipe), with a
-    warning; it wins over ``data.hours`` as it did. To be removed in the next release.
-
-    Raises:
-        ValueError: ``hours`` is not a number.
-    """
-    hours = cfg.get("hours")
-    if hours is None:
-        return
-    if isinstance(hours, bool) or not isinstance(hours, (int, float)):
-        raise ValueError(f"hours (deprecated: data.hours): expected hours of audio, got "
-                         f"{hours!r}")
-    log.warning("hours=%s is deprecated and will be removed: use data.hours=%s (as in every "
-                "recipe); it replaces data.hours=%s", hours, hours, cfg.data.hours)
-    with open_dict(cfg):
-        cfg.data.hours = hours
-        cfg.hours = None
-
-
-def upgrade_run_json(run_dir: Path) -> None:
-    """A run dir begun when LID read ``hours``: its ``run.json`` rewritten to ``data.hours``
-    (the setting it trained with), so that the same run resumes rather than clashes."""
-    f = run_dir / "run.json"
-    old = json.loads(f.read_text()) if f.is_file() else {}
-    if old.get("hours") is not None:
-        old.setdefault("data", {})["hours"], old["hours"] = old["hours"], None
-        write_json_atomic(f, old)
 
 
 def lid_config(cfg: DictConfig, languages: list[str]) -> LIDConfig:
@@ -102,31 +72,6 @@ def target_audio(cfg: DictConfig) -> tuple[str | None, CutSet | None]:
         raise ValueError(f"target {target}: {e}") from None
 
 
-def ranking(post: Posteriors, target: str, cfg: DictConfig) -> dict:
-    """The ``ranking.json`` of one target (its own class, if the model has one, left out)."""
-    ranked = rank_sources(post, exclude=[target])
-    return {"target": target, "ranking": ranked,
-            "best": ranked[0]["source"],
-            "top_share_bootstrap": bootstrap_top(post, [target], cfg.bootstrap, cfg.seed),
-            "utterances": len(post.ids), "frames": int(post.frames.sum()),
-            "classes": post.languages}
-
-
-def matrix_files(run_dir: Path, rows: dict[str, Posteriors], languages: list[str]) -> dict:
-    """Writes lid_matrix.json/csv: mean frame posterior, row = input, column = class."""
-    table = {lang: dict(zip(languages, (round(float(x), 4) for x in p.frame_mean()),
-                            strict=True)) for lang, p in rows.items()}
-    utt = {lang: dict(zip(languages, (round(float(x), 4) for x in p.utterance_mean()),
-                          strict=True)) for lang, p in rows.items()}
-    out = {"columns": languages, "rows": list(rows), "frame_mean": table,
-           "utterance_mean": utt}
-    write_json_atomic(run_dir / "lid_matrix.json", out)
-    lines = ["input," + ",".join(languages)]
-    lines += [f"{r}," + ",".join(f"{table[r][c]:.4f}" for c in languages) for r in table]
-    write_text_atomic(run_dir / "lid_matrix.csv", "\n".join(lines) + "\n")
-    return out
-
-
 @hydra.main(config_path="../conf", config_name="lid", version_base="1.3")
 @recipe
 def main(cfg: DictConfig) -> None:
@@ -151,13 +96,10 @@ def main(cfg: DictConfig) -> None:
 
     held = {lang: held_out(cfg, lang) for lang in sources}  # read once, scored by each model
     rows = {lang: posteriors(model, held[lang], device) for lang in sources}
-    acc = {lang: round(accuracy(p, lang), 4) for lang, p in rows.items()}
-    acc_all = sum(acc[lang] * len(rows[lang].ids) for lang in sources) / sum(
-        len(p.ids) for p in rows.values())
-    write_json_atomic(run_dir / "accuracy.json", {
-        "split": cfg.score_split, "utterance_accuracy": round(acc_all, 4),
-        "per_language": acc, "utterances": {k: len(p.ids) for k, p in rows.items()}})
-    log.info("LID utterance accuracy on %s: %.3f %s", cfg.score_split, acc_all, acc)
+    acc = accuracy_summary(rows, cfg.score_split)
+    write_json_atomic(run_dir / "accuracy.json", acc)
+    log.info("LID utterance accuracy on %s: %.3f %s", cfg.score_split,
+             acc["utterance_accuracy"], acc["per_language"])
 
     if target is not None:
         try:
@@ -165,9 +107,8 @@ def main(cfg: DictConfig) -> None:
         except ValueError as e:
             raise ValueError(f"target {target}: {e}") from None
         rows.setdefault(Path(target).name if is_manifest_path(target) else target, post)
-        result = ranking(post, target, cfg)
-        result["sampling_rates"] = dict(sorted(Counter(  # all resampled to the model's rate
-            str(c.recording.sampling_rate) for c in target_cuts).items()))
+        result = target_ranking(post, target, cfg.bootstrap, cfg.seed)
+        result["sampling_rates"] = sampling_rates(target_cuts)  # all resampled for the model
         write_json_atomic(run_dir / "ranking.json", result)
         print(f"best source for {target}: " + ", ".join(
             f"{r['source']} {r['score']:.3f}" for r in result["ranking"])
@@ -177,14 +118,15 @@ def main(cfg: DictConfig) -> None:
         for lang in sources:  # a classifier that has never heard the target
             others = [s for s in sources if s != lang]
             loo_model = classifier(run_dir / "loo" / lang, cfg, others, device)
-            rankings[lang] = ranking(posteriors(loo_model, held[lang], device), lang, cfg)
+            rankings[lang] = target_ranking(posteriors(loo_model, held[lang], device), lang,
+                                            cfg.bootstrap, cfg.seed)
             write_json_atomic(run_dir / "loo" / lang / "ranking.json", rankings[lang])
         write_json_atomic(run_dir / "rankings.json", rankings)
         for lang, r in rankings.items():
             print(f"leave-one-out, {lang}: " + " > ".join(x["source"] for x in r["ranking"]))
-    matrix_files(run_dir, rows, sources)
-    print(f"LID accuracy ({cfg.score_split}, held-out speakers): {acc_all:.1%}; "
-          f"matrix in {run_dir / 'lid_matrix.csv'}")
+    write_matrix(run_dir, rows, sources)
+    print(f"LID accuracy ({cfg.score_split}, held-out speakers): "
+          f"{acc['utterance_accuracy']:.1%}; matrix in {run_dir / 'lid_matrix.csv'}")
 
 
 if __name__ == "__main__":

@@ -18,30 +18,22 @@ after, and their spread over speakers) and ``<speaker>/k<k>/adapted.{safetensors
 adapted parameters alone, loadable on the base checkpoint (``asrtl.adapt.run.load_adapted``).
 """
 
-import copy
-import logging
-import statistics
 from pathlib import Path
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from asrtl.adapt.config import AdaptConfig
-from asrtl.adapt.run import adapt, model_name, save_adapted, speaker_split, speakers_of, subset
+from asrtl.adapt.run import model_name, speakers_of
+from asrtl.adapt.study import adapt_speakers, summary
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import Corpus, prepare_corpus
-from asrtl.eval.evaluate import decode_cuts
-from asrtl.eval.score import score
 from asrtl.io import write_json_atomic
-from asrtl.models.ctc import CTCModel
-from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.run import claim_run_dir
 
-log = logging.getLogger("speaker_adapt")
 OmegaConf.register_new_resolver("adapt_model_name", model_name, replace=True)  # hydra.run.dir
 
 
@@ -55,18 +47,6 @@ def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
                                     f"({info.get('dir')}); give data=... data.path=...")
         return Corpus(base.language, info.get("source", "embedded"), Path(info["dir"]), {})
     return prepare_corpus(cfg.data, base.language, seed=cfg.seed, hold_out=cfg.split != "all")
-
-
-def wer_cer(model: CTCModel, vocab, cuts, device: torch.device) -> dict:
-    fbank = input_transform(model.cfg).to(device)
-    out = decode_cuts(model.to(device), fbank, vocab, cuts, device)
-    s = score(out.refs, out.hyps)
-    return {"wer": round(s["wer"], 4), "cer": round(s["cer"], 4)}
-
-
-def spread(rows: list[dict], k: int, when: str, metric: str) -> dict:
-    vals = [r[when][metric] for r in rows if r["k"] == k]
-    return {"mean": round(statistics.mean(vals), 4), "min": min(vals), "max": max(vals)}
 
 
 @hydra.main(config_path="../conf", config_name="speaker_adapt", version_base="1.3")
@@ -87,36 +67,13 @@ def main(cfg: DictConfig) -> None:
     if cfg.speakers not in (None, "all"):
         raise ValueError(f"speakers must be all, got {cfg.speakers!r} (one: speaker=<id>)")
     speakers = list(speakers_of(cuts)) if cfg.speakers == "all" else [str(cfg.speaker)]
-    rows = []
-    for spk in speakers:
-        pool, held = speaker_split(cuts, spk, ks[-1], cfg.seed)
-        evaluation = subset(cuts, held)
-        before = wer_cer(base.model, base.vocab, evaluation, device)
-        for k in ks:
-            model = copy.deepcopy(base.model)
-            state = adapt(model, base.vocab, subset(cuts, pool[:k]), method.name, method,
-                          device, cfg.seed)
-            after = wer_cer(model, base.vocab, evaluation, device)
-            out = run_dir / spk / f"k{k}"
-            save_adapted(out, state, {"base_checkpoint": str(base.path),
-                                      "method": method.name, "speaker": spk, "k": k,
-                                      "layers": method.layers,
-                                      "steps": state.steps, "adapt_ids": pool[:k],
-                                      "eval_ids": held})
-            rows.append({"speaker": spk, "k": k, "steps": state.steps, "before": before,
-                         "after": after,
-                         "eval_utts": len(held), "dir": str(out.relative_to(run_dir))})
-            log.info("%s k=%d %s (%d steps): CER %.3f -> %.3f, WER %.3f -> %.3f", spk, k,
-                     method.name, state.steps, before["cer"], after["cer"],
-                     before["wer"], after["wer"])
-    summary = {k: {w: {m: spread(rows, k, w, m) for m in ("wer", "cer")}
-                   for w in ("before", "after")} for k in ks}
+    rows = adapt_speakers(base, cuts, speakers, ks, method, run_dir, device, cfg.seed)
+    spread = summary(rows, ks)
     write_json_atomic(run_dir / "results.json", {
         "checkpoint": str(base.path), "method": method.name, "settings": method.to_dict(),
-        "split": cfg.split,
-        "speakers": speakers, "utts": ks, "rows": rows, "summary": summary})
+        "split": cfg.split, "speakers": speakers, "utts": ks, "rows": rows, "summary": spread})
     for k in ks:
-        b, a = summary[k]["before"], summary[k]["after"]
+        b, a = spread[k]["before"], spread[k]["after"]
         print(f"{method.name} k={k} ({len(speakers)} speakers): WER "
               f"{100 * b['wer']['mean']:.1f}% -> {100 * a['wer']['mean']:.1f}%, CER "
               f"{100 * b['cer']['mean']:.1f}% -> {100 * a['cer']['mean']:.1f}%")

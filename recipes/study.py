@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
-from asrtl.data.languages import get_language
+from asrtl.data.languages import caveats, get_language
 from asrtl.io import write_json_atomic
 from asrtl.jobs import run_recipe, sweep
 from asrtl.layout import RunLayout
@@ -78,14 +78,7 @@ def main(cfg: DictConfig) -> None:
             "adaptation": lay.adaptation, "lid": lay.lid,
             "focus": {"target": target, "source": cfg.focus.source, "chosen_by": None},
             "jobs": list(cfg.scale.jobs) + list(cfg.overrides),
-            "notes": [n for n, show in (
-                ("Embedded corpus: speech synthesised by eSpeak NG, one synthetic speaker set "
-                 "for every language.", embedded),
-                ("thai stands in for lao (eSpeak NG has no Lao voice).",
-                 embedded and "thai" in langs),
-                ("Thai CLDR text has no spaces between words, so a Thai 'word' is a whole "
-                 "name and Thai WER counts phrases: read its CER.",
-                 embedded and "thai" in langs)) if show]}
+            "notes": caveats(langs) if embedded else []}
     write_json_atomic(study / "study.json", meta)
     common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",
               *cfg.scale.jobs, *cfg.overrides]

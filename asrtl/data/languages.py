@@ -124,9 +124,18 @@ LANGUAGES: dict[str, Language] = {lang.name: lang for lang in (
     _lang('welsh', 'cy', 'cy', 'LATIN'),
 )}
 
-# Languages eSpeak NG cannot speak, with the closest one it can: name -> (stand-in, note).
-UNAVAILABLE: dict[str, tuple[str, str]] = {
-    "lao": ("thai", "eSpeak NG has no Lao voice (it reads Lao script letter by letter)"),
+# Languages eSpeak NG cannot speak, with the closest one it can:
+# name -> (stand-in, why, detail).
+UNAVAILABLE: dict[str, tuple[str, str, str]] = {
+    "lao": ("thai", "eSpeak NG has no Lao voice", "it reads Lao script letter by letter"),
+}
+
+# What a report on the embedded corpus says: about its speech, and about some languages.
+SYNTHETIC_SPEECH = ("Embedded corpus: speech synthesised by eSpeak NG, one synthetic speaker "
+                    "set for every language.")
+LANGUAGE_CAVEATS: dict[str, tuple[str, ...]] = {
+    "thai": ("Thai CLDR text has no spaces between words, so a Thai 'word' is a whole name "
+             "and Thai WER counts phrases: read its CER.",),
 }
 
 _ALIASES = {"bangla": "bengali", "farsi": "persian", "oriya": "odia", "myanmar": "burmese"}
@@ -153,9 +162,34 @@ def get_language(name: str) -> Language:
         if lang.iso == key:
             return lang
     if key in UNAVAILABLE:
-        stand_in, why = UNAVAILABLE[key]
+        stand_in, why, detail = UNAVAILABLE[key]
         raise ValueError(
-            f"language {key!r} is not in the embedded corpus: {why}; its closest available "
-            f"relative is {stand_in!r} (language={stand_in}), or bring a real {key} corpus "
-            f"with data=babel|kaldi|commonvoice|lhotse data.path=...")
+            f"language {key!r} is not in the embedded corpus: {why} ({detail}); its closest "
+            f"available relative is {stand_in!r} (language={stand_in}), or bring a real {key} "
+            f"corpus with data=babel|kaldi|commonvoice|lhotse data.path=...")
     raise ValueError(f"unknown language {name!r}; known: {', '.join(known_languages())}")
+
+
+def caveats(languages: list[str]) -> list[str]:
+    """What a study of ``languages`` on the embedded corpus must say about its results, in
+    order: the speech is synthetic; then, per language (names or ISO codes, each once), the
+    language it stands in for (thai for lao) and what its numbers mean (Thai WER).
+
+    >>> caveats(["bengali", "turkish"])  # doctest: +ELLIPSIS
+    ['Embedded corpus: speech synthesised by eSpeak NG, ...']
+    >>> caveats(["bengali", "thai"])[1]
+    'thai stands in for lao (eSpeak NG has no Lao voice).'
+
+    Raises:
+        ValueError: a language not in the embedded corpus (see :func:`get_language`).
+    """
+    notes, seen = [SYNTHETIC_SPEECH], set()
+    for name in languages:
+        lang = get_language(name).name
+        if lang in seen:
+            continue
+        seen.add(lang)
+        notes += [f"{lang} stands in for {missing} ({why})."
+                  for missing, (stand_in, why, _) in UNAVAILABLE.items() if stand_in == lang]
+        notes += LANGUAGE_CAVEATS.get(lang, ())
+    return notes

@@ -1,7 +1,7 @@
 import pytest
 
 from asrtl.data.espeak import Espeak, spells_out
-from asrtl.data.languages import LANGUAGES, get_language, known_languages
+from asrtl.data.languages import LANGUAGES, caveats, get_language, known_languages
 from asrtl.data.text import cldr_words, in_script, normalize, split_words
 
 
@@ -15,6 +15,19 @@ def test_seed_languages_resolve_by_name_and_iso():
 def test_lao_names_its_closest_relative_and_real_corpora():
     with pytest.raises(ValueError, match="no Lao voice.*'thai'.*data=babel"):
         get_language("lao")
+
+
+def test_caveats_say_the_speech_is_synthetic_and_what_thai_stands_for():
+    synthetic = ("Embedded corpus: speech synthesised by eSpeak NG, one synthetic speaker set "
+                 "for every language.")
+    assert caveats(["bengali", "turkish"]) == [synthetic]
+    thai = [synthetic, "thai stands in for lao (eSpeak NG has no Lao voice).",
+            "Thai CLDR text has no spaces between words, so a Thai 'word' is a whole name and "
+            "Thai WER counts phrases: read its CER."]
+    assert caveats(["bengali", "assamese", "thai", "turkish"]) == thai
+    assert caveats(["th", "Thai"]) == thai  # names resolve, each language once
+    with pytest.raises(ValueError, match="unknown language 'klingon'"):
+        caveats(["klingon"])
 
 
 def test_unknown_language_lists_known_ones():
