@@ -9,7 +9,8 @@ assamese 0.1 h and 0.6 h sources, the 0.6 h source with an adaptation strategy, 
 assamese 0.6 h and turkish 0.6 h sources. The corpus is pinned (``+data.seed=0``): seeds vary
 initialisation and batching only; each source is pretrained once (seed 0) and reused.
 
-Runs already finished under ``--exp`` are read back, not rerun. Writes
+Runs already finished under ``--exp`` are read back, not rerun; ``--rows adapter lora`` runs
+only the rows whose name holds one of the words and keeps the others of ``--out``. Writes
 ``bench/results/transfer_demo.json`` after every run.
 """
 
@@ -20,6 +21,7 @@ import json
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,7 +32,8 @@ SOURCES = {"assamese-0.1h": ("assamese", 0.1), "assamese-0.6h": ("assamese", 0.6
 STRATEGIES = {"frozen": [], "finetune": [], "discriminative": [],
               "discriminative-output": ["strategy=discriminative",
                                         "strategy.discriminative.toward=output"],
-              "slanted_triangular": [], "chain_thaw": [], "gradual_unfreeze": []}
+              "slanted_triangular": [], "chain_thaw": [], "gradual_unfreeze": [],
+              "adapter": [], "lora": []}
 ADAPTATION = "discriminative"   # the strategy of the study's "+ adaptation" row, fixed a priori
 
 
@@ -61,13 +64,25 @@ def transfer(exp: Path, row: str, seed: int, source: str, args: list[str]) -> di
         found = list(exp_dir.glob(f"transfer/{source}-to-bengali/*/summary.json"))
     s = json.loads(found[0].read_text())
     return {"row": row, "seed": seed, "cer": round(s["cer"], 4), "wer": round(s["wer"], 4),
-            "wall_s": s["wall_s"], "steps": s["steps"]}
+            "wall_s": s["wall_s"], "steps": s["steps"], **trainable(found[0].parent)}
 
 
-def plan(exp: Path) -> list[tuple[str, str, list[str]]]:
+def trainable(run_dir: Path) -> dict:
+    """Parameters of the final model, and those the strategy trained (not frozen from the
+    start: copy_report.json's ``frozen``)."""
+    from asrtl.train.checkpoint import load_checkpoint
+
+    model = load_checkpoint(run_dir).model
+    frozen = set(json.loads((run_dir / "copy_report.json").read_text())["frozen"])
+    named = dict(model.named_parameters())
+    return {"params": sum(p.numel() for p in named.values()),
+            "trainable": sum(p.numel() for n, p in named.items() if n not in frozen)}
+
+
+def plan(exp: Path) -> list[tuple[str, str, list]]:
     """(row, source label, recipe overrides) for every row, the study's first."""
-    def ckpt(key: str) -> str:
-        return f"source_checkpoint={pretrain(exp, key)}"
+    def ckpt(key: str) -> Callable[[], str]:  # pretrained when a chosen row needs it
+        return lambda: f"source_checkpoint={pretrain(exp, key)}"
     bengali_large = exp / "runs/scratch-0.6h/seed0/transfer/none-to-bengali/finetune"
     rows = [("scratch-0.1h", "none", ["target_hours=0.1"]),
             ("scratch-0.6h", "none", ["target_hours=0.6"]),
@@ -103,10 +118,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--exp", default="/tmp/transfer-demo")
     parser.add_argument("--out", default="bench/results/transfer_demo.json")
+    parser.add_argument("--rows", nargs="+", default=None,
+                        help="run only rows whose name contains one of these; the other rows "
+                             "of --out are kept")
     args = parser.parse_args()
     exp = Path(args.exp)
-    runs: list[dict] = []
-    for row, source, overrides in plan(exp):
+    chosen = [r for r in plan(exp) if not args.rows or any(k in r[0] for k in args.rows)]
+    names = {r[0] for r in chosen}
+    previous = json.loads(Path(args.out).read_text())["runs"] if args.rows else []
+    runs: list[dict] = [r for r in previous if r["row"] not in names]
+    for row, source, overrides in chosen:
+        overrides = [o() if callable(o) else o for o in overrides]
         for seed in args.seeds:
             runs.append(transfer(exp, row, seed, source, overrides))
             print(json.dumps(runs[-1]), flush=True)
