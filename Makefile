@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python recipes/demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check asrtl recipes tests bench tools

@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# under pytest-xdist (`make test` runs two workers on the 2 cores) every worker and the
+# recipes it starts compute on one thread: two workers of two threads each oversubscribe
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+if WORKER:
+    os.environ.update(ONE_THREAD)
 SHARED_DATA = REPO.parent / "shared" / "data"
 TINY = {"name": "embedded", "hours": 0.02, "dev_utts": 12, "test_utts": 24, "adapt_utts": 8,
         "hard_speakers": 4, "workers": 2}
@@ -32,8 +38,9 @@ def _cmd(recipe: str, *args: str) -> list[str]:
 
 
 def _env(cache: Path) -> dict:
-    return {"ASRTL_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME",
+    env = {"ASRTL_CACHE": str(cache), "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME",
                                                                                        "/tmp")}
+    return {**env, **ONE_THREAD} if WORKER else env
 
 
 def _run(recipe: str, *args: str, cache: Path, timeout: int = 600):
