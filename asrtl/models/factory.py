@@ -8,6 +8,7 @@ from torch import nn
 
 from asrtl.data.features import Fbank, FeatureConfig
 from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.peft import add_peft
 from asrtl.models.ssl import Wav2Vec2CTC, Waveform
 
 
@@ -17,8 +18,6 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     base = replace(cfg, adapter_dim=0, lora_rank=0)
     model = Wav2Vec2CTC(base) if cfg.raw_waveform else CTCModel(base)
     if cfg.adapter_dim or cfg.lora_rank:
-        from asrtl.models.peft import add_peft
-
         add_peft(model, adapter_dim=cfg.adapter_dim, lora_rank=cfg.lora_rank,
                  lora_alpha=cfg.lora_alpha)
     return model
