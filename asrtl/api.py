@@ -30,6 +30,7 @@ from asrtl.data.audio import soundfile_for, sphere_problem
 from asrtl.data.loader import eval_batches, load_padded
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.align import word_timestamps
+from asrtl.eval.config import check_search
 from asrtl.eval.decode import BeamDecoder, greedy, lexicon_words
 from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
@@ -126,8 +127,7 @@ class ASRModel:
             ValueError: unreadable audio, an empty or malformed array, an array without
                 ``sample_rate``, a bad ``decode`` setting.
         """
-        if decode not in ("greedy", "beam"):
-            raise ValueError(f"decode must be greedy or beam, got {decode!r}")
+        check_search(decode)
         if not batch_duration_s > 0:
             raise ValueError(f"batch_duration_s must be positive, got {batch_duration_s}")
         items = list(audio) if isinstance(audio, (list, tuple)) else [audio]

@@ -14,6 +14,7 @@ lengths than the one it was traced with, and compared with PyTorch.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -86,9 +87,10 @@ def check_settings(fmt: str, inputs: str) -> None:
 
 
 def exportable(asr: ASRModel, inputs: str = "waveform") -> nn.Module:
-    """The module to export, in eval mode on the CPU: front end + model, or the model alone."""
+    """The module to export, in eval mode on the CPU: front end + model, or the model alone
+    (a copy: ``asr`` stays on its device)."""
     module = WaveformCTC(asr.fbank, asr.model) if inputs == "waveform" else asr.model
-    return module.cpu().eval()
+    return copy.deepcopy(module).cpu().eval()
 
 
 def example_inputs(asr: ASRModel, inputs: str, seconds: tuple[float, ...] = (2.0, 1.5),

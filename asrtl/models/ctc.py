@@ -11,6 +11,10 @@ from torch import nn
 from asrtl.models.encoder import Conv2dSubsampling, Encoder
 
 SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
+# settings two models may differ in and still share every tensor's shape and meaning: the
+# name, the vocabulary, the regularisation, and the modules a strategy adds (adapters, LoRA)
+TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
+                     "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha")
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils import parametrize
 
+from asrtl.models.ctc import TRAINING_SETTINGS
+
 FORMAT_VERSION = 1
 META_KEY = "asrtl_peft"
 LAYER_LISTS = ("encoder.layers", "encoder.transformer.layers")  # CTCModel, Wav2Vec2CTC
-# settings that change no tensor a PEFT file was trained against (not compared on load)
-TRAINING_ONLY = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
-                 "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha")
 
 
 class Adapter(nn.Module):
@@ -253,8 +252,8 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
         raise ValueError(f"{path} is not an adapter file of save_peft (no {META_KEY} metadata)")
     info = json.loads(meta[META_KEY])
     there = type(model.cfg).from_dict(info["architecture"])
-    ignore = TRAINING_ONLY if not info["with_head"] else tuple(
-        k for k in TRAINING_ONLY if k != "vocab_size")
+    ignore = TRAINING_SETTINGS if not info["with_head"] else tuple(
+        k for k in TRAINING_SETTINGS if k != "vocab_size")
     diff = there.differences(model.cfg, ignore=ignore)
     if diff:
         raise ValueError(f"{path} was saved for another base model: {', '.join(diff)}")

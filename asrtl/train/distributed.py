@@ -118,11 +118,7 @@ def sync_batchnorm(model: torch.nn.Module, world: World, device: torch.device) -
         log.warning("train.sync_batchnorm: ignored (%s); it needs torchrun on several GPUs",
                     "one process" if world.size < 2 else f"device {device.type}")
         return 0
-    for name in norms:
-        parent, _, child = name.rpartition(".")
-        owner = model.get_submodule(parent) if parent else model
-        setattr(owner, child, torch.nn.SyncBatchNorm.convert_sync_batchnorm(
-            getattr(owner, child)))
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place below a non-norm root
     log.info("train.sync_batchnorm: %d batch norm(s) synchronised over %d GPUs", len(norms),
              world.size)
     return len(norms)

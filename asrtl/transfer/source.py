@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from asrtl.layout import RunLayout, finished_files, is_finished
-from asrtl.models.ctc import ModelConfig
+from asrtl.models.ctc import TRAINING_SETTINGS, ModelConfig
 from asrtl.models.ssl_weights import is_ssl_weights, load_ssl_encoder
 from asrtl.multilingual.model import load_source
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
@@ -19,10 +19,6 @@ from asrtl.train.run import pretrain_language
 log = logging.getLogger(__name__)
 
 MULTILINGUAL = "multilingual:"
-# settings a source and its target may differ in: the vocabulary, the regularisation, and
-# modules a strategy adds (adapters, LoRA)
-TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
-                     "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha")
 
 
 def pretrain_dir(exp_dir: str | Path, language: str, hours: float) -> Path:

@@ -18,7 +18,6 @@ from asrtl.models.peft import add_peft, has_peft, peft_parameter_names
 from asrtl.train.schedule import SCHEDULES
 
 STAGE_PLANS = ("chain_thaw", "gradual_unfreeze", "head_first")
-PEFT_KEYS = ("adapter_dim", "lora_rank", "lora_alpha")
 TRAINABLE = ("new", "all", "peft")
 TOWARD = ("input", "output")
 
@@ -210,16 +209,6 @@ def frozen_layers(model: CTCModel, freeze: Iterable[str] | None) -> list[str]:
         raise ValueError(f"unknown layer(s) {unknown} in strategy.freeze; valid: "
                          f"{', '.join(valid)}")
     return [n for n in valid if n in names]
-
-
-def peft_arguments(peft: PeftConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """``strategy.peft`` (``{adapter_dim: 64}``, ``{lora_rank: 8, lora_alpha: 16}``) as
-    :func:`asrtl.models.peft.add_peft` keyword arguments.
-
-    Raises:
-        ValueError: an unknown key or a bad type.
-    """
-    return asdict(PeftConfig.from_dict(peft))
 
 
 def train_only(model: CTCModel, layers: list[str], extra: Iterable[str] = ()) -> None:
