@@ -155,10 +155,11 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
         src = model.head(hidden).softmax(-1)
         for b, t in enumerate(lens.tolist()):
             toks = batch.targets[b, :int(batch.target_lens[b])].tolist()
-            utts.append((batch.ids[b], hidden[b, :t].float().cpu(), toks))
+            h = hidden[b, :t].float().cpu()  # one copy: the probe's tensor, LogME's array
+            utts.append((batch.ids[b], h, toks))
             wav = batch.wavs[b, :int(batch.wav_lens[b])].cpu().numpy()
             labels.append(segment_alignment(toks, frame_energy_db(wav, t, hop), space))
-            feats.append(hidden[b, :t].float().cpu().numpy())
+            feats.append(h.numpy())
             probs.append(src[b, :t].float().cpu().numpy())
     f, y, p = np.concatenate(feats), np.concatenate(labels), np.concatenate(probs)
     if len(f) > settings.max_frames:
