@@ -31,6 +31,7 @@ from asrtl.data.features import SpecAugment  # noqa: E402
 from asrtl.data.loader import Batch  # noqa: E402
 from asrtl.models.ctc import ModelConfig, num_parameters  # noqa: E402
 from asrtl.models.factory import build_model, input_transform  # noqa: E402
+from asrtl.train.checkpoint import git_commit  # noqa: E402
 from asrtl.train.loop import train_step  # noqa: E402
 
 VOCAB = 40
@@ -104,8 +105,7 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"{name}: {rows[-1]}", flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
     result = {"bench": "ssl_cpu", "device": "cpu", "threads": torch.get_num_threads(),
               "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
               "commit": commit, "batch": args.batch, "seconds": args.seconds,
