@@ -346,7 +346,7 @@ def describe(asr: ASRModel, inputs: str, samples: int) -> dict[str, Any]:
                            f"'features'), zero-padded; at least {MIN_FRAMES} frames"},
                  {"name": "feat_lens", "dtype": "int64", "shape": ["batch"],
                   "about": "valid frames of each utterance"}]
-    frame_shift_s = SUBSAMPLING * feat.frame_shift_ms / 1000
+    frame_shift_s = asr.frame_s  # the API's: word timestamps and the export agree
     return {
         "checkpoint": str(asr.path), "weights_sha256": weights_sha256(asr.model),
         "language": asr.language,

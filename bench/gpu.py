@@ -63,16 +63,6 @@ NO_CUDA = ("no CUDA device: bench/gpu.py measures the GPU path; use --smoke to c
 VOCAB = Vocabulary(["<blank>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz"])
 DECODE_AUDIO_S = 60.0
 SMOKE_DDP_PROCS = 2
-# XLS-R 300M, should conf/model/xlsr_300m.yaml not exist: torchaudio's wav2vec2_xlsr_300m.
-XLSR_300M = {"name": "xlsr_300m", "encoder": "wav2vec2", "extractor_mode": "layer_norm",
-             "conv_bias": True, "dim": 1024, "num_layers": 24, "heads": 16, "ffn_dim": 4096,
-             "layer_norm_first": True, "pos_conv_kernel": 128, "pos_conv_groups": 16}
-TINY_WAV2VEC2 = {"name": "tiny_wav2vec2", "encoder": "wav2vec2", "dim": 64, "num_layers": 2,
-                 "heads": 4, "ffn_dim": 128, "pos_conv_kernel": 16, "pos_conv_groups": 4,
-                 "conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2],
-                                 [32, 2, 2], [32, 2, 2]]}
-
-
 def preset(name: str) -> dict:
     """``conf/model/<name>.yaml`` as a mapping."""
     path = REPO / "conf" / "model" / f"{name}.yaml"
@@ -83,12 +73,8 @@ def preset(name: str) -> dict:
 
 def ssl_arch(smoke: bool) -> tuple[dict, str]:
     """The wav2vec 2.0 architecture to time and where it came from."""
-    if smoke:
-        return TINY_WAV2VEC2, "tiny wav2vec2 (built in)"
-    path = REPO / "conf" / "model" / "xlsr_300m.yaml"
-    if path.is_file():
-        return yaml.safe_load(path.read_text()), "conf/model/xlsr_300m.yaml"
-    return XLSR_300M, "XLS-R 300M (built in: conf/model/xlsr_300m.yaml absent)"
+    name = "wav2vec2_tiny" if smoke else "xlsr_300m"
+    return preset(name), f"conf/model/{name}.yaml"
 
 
 def make_model(arch: dict, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:

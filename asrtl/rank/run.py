@@ -58,8 +58,9 @@ def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
         else:
             corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, target,
                                     seed=cfg.seed)
-            dev = frozenset(c.id for c in corpus.cuts("dev"))
-            cuts = CutSet.from_cuts([*corpus.cuts("train"), *corpus.cuts("dev")])
+            dev_cuts = corpus.cuts("dev")  # read from disk once
+            dev = frozenset(c.id for c in dev_cuts)
+            cuts = CutSet.from_cuts([*corpus.cuts("train"), *dev_cuts])
     except (ValueError, FileNotFoundError) as e:
         raise type(e)(f"target {target}: {e}") from None
     if len(cuts) == 0:
