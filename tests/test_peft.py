@@ -14,7 +14,7 @@ from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
 from asrtl.models.layers import freeze_frozen_norms, set_trainable
 from asrtl.models.peft import add_peft, load_peft, peft_parameter_names, save_peft
-from asrtl.train.loop import _param_groups
+from asrtl.train.loop import optimizer_groups
 from asrtl.transfer.strategies import (
     apply_strategy,
     chain_thaw_stages,
@@ -53,7 +53,7 @@ def _outputs(model: torch.nn.Module, arch: str) -> torch.Tensor:
 
 def _train(model: torch.nn.Module, arch: str, fit_kwargs: dict, steps: int = 3) -> None:
     """A few AdamW steps on a CTC loss, as fit does: its groups, frozen norms in eval."""
-    opt = torch.optim.AdamW(_param_groups(model, fit_kwargs["param_groups"]), lr=1e-2)
+    opt = torch.optim.AdamW(optimizer_groups(model, fit_kwargs["param_groups"]), lr=1e-2)
     targets, target_lens = torch.tensor([[3, 4, 5], [6, 7, 0]]), torch.tensor([3, 2])
     model.train()
     freeze_frozen_norms(model)

@@ -122,3 +122,16 @@ def sync_batchnorm(model: torch.nn.Module, world: World, device: torch.device) -
     log.info("train.sync_batchnorm: %d batch norm(s) synchronised over %d GPUs", len(norms),
              world.size)
     return len(norms)
+
+
+def wrap(forward: torch.nn.Module, model: torch.nn.Module, world: World,
+         device: torch.device) -> torch.nn.Module:
+    """``forward`` (the model, or its compiled form) in DDP under torchrun, else itself. Wrap
+    again whenever what trains changes: DDP reduces the gradients of the parameters that
+    trained when it was built. A multilingual ``model`` trains one head a batch, so the
+    others are found unused."""
+    if world.size < 2:
+        return forward
+    return torch.nn.parallel.DistributedDataParallel(
+        forward, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=len(getattr(model, "heads", {})) > 1)

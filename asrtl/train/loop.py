@@ -25,15 +25,14 @@ from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
-from asrtl.models.ctc import CTCModel, ModelConfig
+from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
 from asrtl.models.layers import freeze_frozen_norms, set_trainable
 from asrtl.train import distributed
-from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
 from asrtl.train.signals import Interrupted, StopFlag, stop_requests
-from asrtl.train.state import SELECT, RunState, selection, write_metrics
+from asrtl.train.state import SELECT, Progress, RunState, selection, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ def step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63 - 1)
 
 
-def _param_groups(model: CTCModel, groups: list[dict] | None) -> list[dict]:
+def optimizer_groups(model: torch.nn.Module, groups: list[dict] | None) -> list[dict]:
     """Optimizer groups with a ``lr_scale`` each; frozen parameters are left out.
 
     Raises:
@@ -163,6 +162,58 @@ def _param_groups(model: CTCModel, groups: list[dict] | None) -> list[dict]:
     if not out:
         raise ValueError("nothing to train: every parameter is frozen")
     return out
+
+
+def make_optimizer(model: torch.nn.Module, groups: list[dict] | None, cfg: TrainConfig,
+                   previous: torch.optim.Optimizer | None = None) -> torch.optim.AdamW:
+    """AdamW over what ``model`` trains now (:func:`optimizer_groups`); the moments of
+    parameters that ``previous`` also trained carry over (a stage change)."""
+    groups = optimizer_groups(model, groups)
+    for g in groups:
+        g["lr"] = cfg.lr * g["lr_scale"]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if previous is not None:
+        for p in (p for g in opt.param_groups for p in g["params"]):
+            if p in previous.state:
+                opt.state[p] = previous.state[p]
+    return opt
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Layer sets trained in turn (chain-thaw, gradual unfreezing), each for ``epochs``
+    epochs, the last to the end; no sets: every trainable layer throughout."""
+
+    layers: list[list[str]] | None = None
+    epochs: int = 1
+
+    def of(self, epoch: int) -> int | None:
+        """The stage of ``epoch`` (None without stages)."""
+        if not self.layers:
+            return None
+        return min(epoch // max(self.epochs, 1), len(self.layers) - 1)
+
+    def starts(self, epoch: int) -> bool:
+        """Whether ``epoch`` (> 0) begins a new stage."""
+        return epoch > 0 and self.of(epoch) != self.of(epoch - 1)
+
+
+def rank_batches(plan: list, world: distributed.World, accum_grad: int) -> tuple[list, int]:
+    """This rank's batches of an epoch's plan, in step order, and the number of steps: step
+    ``s`` takes batches ``s*P .. s*P+P-1`` (``P = world.size * accum_grad``), ``accum_grad``
+    of them on each rank.
+
+    Raises:
+        ValueError: an epoch shorter than one step.
+    """
+    per_step = world.size * accum_grad
+    steps = len(plan) // per_step
+    if steps == 0:
+        raise ValueError(f"an epoch has {len(plan)} batches, fewer than the {per_step} of "
+                         f"one step ({world.size} processes x train.accum_grad="
+                         f"{accum_grad}): lower train.batch_duration_s")
+    start = world.rank * accum_grad
+    return [plan[s * per_step + start + a] for s in range(steps) for a in range(accum_grad)], steps
 
 
 def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
@@ -196,7 +247,6 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     """
     world = distributed.init(device)
     run = RunState(run_dir, cfg.keep_checkpoints)
-    ckpt_dir = run.ckpt_dir
     model.to(device)
     fbank = input_transform(model.cfg).to(device)
     if cfg.sync_batchnorm:
@@ -207,122 +257,60 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     per_step = world.size * cfg.accum_grad  # batches of the plan per optimiser step
-
-    step, epoch, start_step = 0, 0, 0
-    losses: list[float] = []  # this epoch's step losses (kept across a mid-epoch resume)
-    by_language: dict[str, list[float]] = {}  # the same per batch language (multilingual)
-    best: dict[str, Any] = {}
-    history: list[dict] = []
-    path = run.latest()
-    if path is not None:
-        there = ModelConfig.from_dict(read_meta(path)["architecture"])
-        if there != model.cfg:
-            raise ValueError(f"checkpoint {path} has another architecture: "
-                             + ", ".join(there.differences(model.cfg)))
-        load_weights(model, path)
-        state = load_trainer_state(path)
-        step, epoch, start_step = state["step"], state["epoch"], state["batch_in_epoch"]
-        if state.get("batches_per_step", 1) != per_step:
-            raise ValueError(f"{path} was trained with {state.get('batches_per_step', 1)} "
-                             f"batches per step (processes x train.accum_grad), this run has "
-                             f"{per_step}: resume with the same product")
-        best = state.get("best", {})
-        losses = list(state.get("epoch_losses", []))
-        by_language = {k: list(v) for k, v in state.get("epoch_language_losses", {}).items()}
-        history = run.history(until=step)
-        log.info("resuming from %s (epoch %d, step %d)", path, epoch, step)
-    else:
-        state = None
-    def stage_of(ep: int) -> int | None:
-        return min(ep // max(stage_epochs, 1), len(stages) - 1) if stages else None
-
-    train_model: torch.nn.Module = model
+    plan = Stages(stages, stage_epochs)
     forward = torch.compile(model) if cfg.compile else model
 
-    def build_optimizer(previous: torch.optim.Optimizer | None, ep: int
-                        ) -> torch.optim.Optimizer:
-        """AdamW over the parameters epoch ``ep`` trains; moments of parameters still trained
-        carry over from ``previous`` when a stage changes which layers train. Under DDP the
-        model is wrapped again: DDP reduces the gradients of what trains."""
-        nonlocal train_model
-        stage = stage_of(ep)
-        if stage is not None:
-            set_trainable(model, stages[stage])
-        if world.size > 1:
-            train_model = DistributedDataParallel(
-                forward, device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=len(getattr(model, "heads", {})) > 1)
-        else:
-            train_model = forward
-        groups = _param_groups(model, param_groups)
-        for g in groups:
-            g["lr"] = cfg.lr * g["lr_scale"]
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if previous is not None:
-            for p in (p for g in opt.param_groups for p in g["params"]):
-                if p in previous.state:
-                    opt.state[p] = previous.state[p]
-        return opt
-
-    # A checkpoint taken at an epoch's end holds the optimizer of that epoch's stage.
-    optimizer = build_optimizer(None, epoch - 1 if epoch > 0 and start_step == 0 else epoch)
+    progress, state = run.resume(model, per_step)
+    # a checkpoint taken at an epoch's end holds the optimizer of that epoch's stage
+    epoch = progress.epoch
+    stage = plan.of(epoch - 1 if epoch > 0 and progress.batch_in_epoch == 0 else epoch)
+    if stage is not None:
+        set_trainable(model, plan.layers[stage])
+    train_model = distributed.wrap(forward, model, world, device)
+    optimizer = make_optimizer(model, param_groups, cfg)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
     if world.main:
-        write_metrics(run_dir, history)
+        write_metrics(run_dir, progress.history)
 
-    def my_batches(plan: list) -> tuple[list, int]:
-        """This rank's batches of an epoch's plan, in step order, and the number of steps."""
-        steps = len(plan) // per_step
-        if steps == 0:
-            raise ValueError(f"an epoch has {len(plan)} batches, fewer than the {per_step} of "
-                             f"one step ({world.size} processes x train.accum_grad="
-                             f"{cfg.accum_grad}): lower train.batch_duration_s")
-        start = world.rank * cfg.accum_grad
-        return [plan[s * per_step + start + a] for s in range(steps)
-                for a in range(cfg.accum_grad)], steps
-
-    first_epoch = my_batches(data.batches(0))
+    first_epoch = rank_batches(data.batches(0), world, cfg.accum_grad)
     total_steps = first_epoch[1] * cfg.epochs
     if cfg.warmup_steps >= total_steps and world.main:
         log.warning("train.warmup_steps=%d is not below this run's %d steps: the learning rate "
                     "never leaves warm-up (lower train.warmup_steps)", cfg.warmup_steps,
                     total_steps)
-    writer = _writer(run_dir, step) if world.main else _NoWriter()
+    writer = _writer(run_dir, progress.step) if world.main else _NoWriter()
     trained_audio, wall0 = 0.0, time.perf_counter()
-
-    def save(name: str, step_in_epoch: int, ep: int, metrics: dict | None = None) -> None:
-        """A checkpoint (mid-epoch: ``step_in_epoch`` > 0) with the trainer state; at an
-        epoch's end also ``best.json`` (when it is the best) and the metrics."""
-        run.save(name, model, {**meta, "step": step, "epoch": ep, "metrics": metrics or {}},
-                 {"optimizer": optimizer.state_dict(), "step": step, "epoch": ep,
-                  "batch_in_epoch": step_in_epoch, "batches_per_step": per_step, "best": best,
-                  "epoch_losses": losses if step_in_epoch else [],
-                  "epoch_language_losses": by_language if step_in_epoch else {},
-                  "scaler": scaler.state_dict() if scaler.is_enabled() else {}},
-                 best=best, history=None if step_in_epoch else history)
 
     from tqdm.auto import tqdm
 
     with stop_requests() as stop:
-        while epoch < cfg.epochs:
-            if stages and start_step == 0 and epoch > 0 and stage_of(epoch) != stage_of(epoch - 1):
-                optimizer = build_optimizer(optimizer, epoch)
-                log.info("stage %d: training %s", stage_of(epoch),
-                         ", ".join(stages[stage_of(epoch)]))
-            batches, steps = first_epoch if epoch == 0 else my_batches(data.batches(epoch))
+        while progress.epoch < cfg.epochs:
+            epoch = progress.epoch
+            if progress.batch_in_epoch == 0 and plan.starts(epoch):
+                # moments of what still trains carry over; DDP wraps the model again, to
+                # reduce the gradients of what trains now
+                set_trainable(model, plan.layers[plan.of(epoch)])
+                train_model = distributed.wrap(forward, model, world, device)
+                optimizer = make_optimizer(model, param_groups, cfg, previous=optimizer)
+                log.info("stage %d: training %s", plan.of(epoch),
+                         ", ".join(plan.layers[plan.of(epoch)]))
+            batches, steps = (first_epoch if epoch == 0 else
+                              rank_batches(data.batches(epoch), world, cfg.accum_grad))
             loader = make_loader(data.dataset(batches), cfg.num_workers,
                                  pin_memory=device.type == "cuda",
-                                 start=start_step * cfg.accum_grad)
+                                 start=progress.batch_in_epoch * cfg.accum_grad)
             t0 = time.perf_counter()
             model.train()
             freeze_frozen_norms(model)  # frozen layers keep their batch-norm statistics
-            bar = tqdm(total=steps - start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       leave=False, disable=None if world.main else True)
+            bar = tqdm(total=steps - progress.batch_in_epoch,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                       disable=None if world.main else True)
             micro = iter(loader)
-            for i in range(start_step, steps):
+            for i in range(progress.batch_in_epoch, steps):
+                step = progress.step
                 factor = lr_factor(step, total_steps, cfg.warmup_steps, cfg.schedule,
                                    cfg.final_lr_ratio)
                 for g in optimizer.param_groups:
@@ -333,57 +321,76 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
                 loss, grad_norm = train_step(train_model, fbank, specaug, optimizer, scaler, batch,
                                              cfg.grad_clip, dtype, seeds)
                 loss = distributed.mean(loss, device)
-                step += 1
-                losses.append(loss)
+                progress.step, progress.batch_in_epoch = step + 1, i + 1
+                progress.losses.append(loss)
                 trained_audio += sum(b.duration_s for b in batch)
                 bar.update()
                 bar.set_postfix(loss=f"{loss:.3f}")
-                writer.add_scalar("train/loss", loss, step)
-                if batch[0].language is not None and per_step == 1:  # one language per step
-                    by_language.setdefault(batch[0].language, []).append(loss)
-                    writer.add_scalar(f"train/loss/{batch[0].language}", loss, step)
-                writer.add_scalar("train/lr", cfg.lr * factor, step)
-                writer.add_scalar("train/grad_norm", grad_norm, step)
-                saved = step % cfg.checkpoint_every_steps == 0
-                if saved and i + 1 < steps and world.main:
-                    save(f"step-{step:06d}", i + 1, epoch)
-                if i + 1 < steps and _stop_requested(stop, device, world.size):
+                _log_step(writer, progress, batch, per_step, loss, cfg.lr * factor, grad_norm)
+                mid_epoch = i + 1 < steps
+                saved = progress.step % cfg.checkpoint_every_steps == 0
+                if saved and mid_epoch and world.main:
+                    run.checkpoint(f"step-{progress.step:06d}", model, meta, progress,
+                                   optimizer, scaler, per_step)
+                if mid_epoch and _stop_requested(stop, device, world.size):
                     if world.main and not saved:
-                        save(f"step-{step:06d}", i + 1, epoch)
+                        run.checkpoint(f"step-{progress.step:06d}", model, meta, progress,
+                                       optimizer, scaler, per_step)
                     writer.close()
-                    raise _interrupted(stop, f"at step {step}", ckpt_dir)
+                    raise _interrupted(stop, f"at step {progress.step}", run.ckpt_dir)
             bar.close()
-            epoch += 1
-            start_step = 0
+            progress.epoch, progress.batch_in_epoch = epoch + 1, 0
             if world.main:
-                epoch_loss = sum(losses) / max(len(losses), 1)
-                per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
-                                for k, v in sorted(by_language.items())}
-                valid = data.validate(model, fbank)
-                row = {"epoch": epoch, "step": step, "train_loss": round(epoch_loss, 4),
-                       **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
-                       **per_language, "lr": cfg.lr * factor,
-                       "epoch_s": round(time.perf_counter() - t0, 1)}
-                history.append(row)
+                row = _epoch_row(progress, data.validate(model, fbank), cfg.lr * factor,
+                                 time.perf_counter() - t0)
+                progress.history.append(row)
                 for k in row.keys() - {"epoch", "step", "lr", "epoch_s"}:
-                    writer.add_scalar(k.replace("_", "/", 1), row[k], step)
+                    writer.add_scalar(k.replace("_", "/", 1), row[k], progress.step)
                 log.info("epoch %d | train %.3f | valid %.3f | WER %.1f%% | CER %.1f%% | lr %.2e | "
-                         "%.0f s", epoch, row["train_loss"], row["valid_loss"],
+                         "%.0f s", row["epoch"], row["train_loss"], row["valid_loss"],
                          100 * row["valid_wer"], 100 * row["valid_cer"], row["lr"], row["epoch_s"])
-                name = f"step-{step:06d}"
+                name = f"step-{progress.step:06d}"
+                best = progress.best
                 if not best or selection(row, cfg.select) < selection(best, cfg.select):
-                    best = {"name": name, "wer": row["valid_wer"], "cer": row["valid_cer"],
-                            "loss": row["valid_loss"], "epoch": epoch, "step": step}
-                save(name, 0, epoch, {"valid": {k: row[k] for k in row if k.startswith("valid")}})
-            losses, by_language = [], {}
+                    progress.best = {"name": name, "wer": row["valid_wer"],
+                                     "cer": row["valid_cer"], "loss": row["valid_loss"],
+                                     "epoch": row["epoch"], "step": row["step"]}
+                run.checkpoint(name, model, meta, progress, optimizer, scaler, per_step,
+                               {"valid": {k: row[k] for k in row if k.startswith("valid")}})
+            progress.losses, progress.by_language = [], {}
             distributed.barrier()  # the others wait while rank 0 validates and writes
-            if epoch < cfg.epochs and _stop_requested(stop, device, world.size):
+            if progress.epoch < cfg.epochs and _stop_requested(stop, device, world.size):
                 writer.close()
-                raise _interrupted(stop, f"after epoch {epoch}", ckpt_dir)
+                raise _interrupted(stop, f"after epoch {progress.epoch}", run.ckpt_dir)
     writer.close()
-    return {"best": best, "last": history[-1] if history else {}, "steps": step,
-            "train_wall_s": round(time.perf_counter() - wall0, 1),
+    history = progress.history
+    return {"best": progress.best, "last": history[-1] if history else {},
+            "steps": progress.step, "train_wall_s": round(time.perf_counter() - wall0, 1),
             "audio_s_trained": round(distributed.mean(trained_audio, device) * world.size, 1)}
+
+
+def _log_step(writer: Any, progress: Progress, batch: list[Batch], per_step: int, loss: float,
+              lr: float, grad_norm: float) -> None:
+    """A step's scalars to TensorBoard; one language per step: its loss by language too."""
+    writer.add_scalar("train/loss", loss, progress.step)
+    language = batch[0].language
+    if language is not None and per_step == 1:
+        progress.by_language.setdefault(language, []).append(loss)
+        writer.add_scalar(f"train/loss/{language}", loss, progress.step)
+    writer.add_scalar("train/lr", lr, progress.step)
+    writer.add_scalar("train/grad_norm", grad_norm, progress.step)
+
+
+def _epoch_row(progress: Progress, valid: dict[str, float], lr: float, epoch_s: float
+               ) -> dict[str, Any]:
+    """The metrics row of the epoch ``progress`` just finished."""
+    losses = progress.losses
+    per_language = {f"train_loss/{k}": round(sum(v) / len(v), 4)
+                    for k, v in sorted(progress.by_language.items())}
+    return {"epoch": progress.epoch, "step": progress.step,
+            "train_loss": round(sum(losses) / max(len(losses), 1), 4),
+            **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
+            **per_language, "lr": lr, "epoch_s": round(epoch_s, 1)}
 
 
 def _stop_requested(stop: StopFlag, device: torch.device, world_size: int) -> bool:

@@ -13,14 +13,20 @@ loops only say what to store.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from asrtl.io import write_json_atomic, write_text_atomic
-from asrtl.train.checkpoint import load_trainer_state, save_checkpoint
+from asrtl.models.ctc import ModelConfig
+from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
+
+log = logging.getLogger(__name__)
 
 # the dev metrics a checkpoint is chosen by, in order of precedence (``train.select``)
 SELECT = {"wer": ("wer", "cer"), "cer": ("cer", "loss"), "loss": ("loss",)}
@@ -44,6 +50,40 @@ def write_metrics(run_dir: Path, rows: list[dict]) -> None:
     """Replaces ``run_dir/metrics.jsonl`` with ``rows``, atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
+@dataclass
+class Progress:
+    """Where a training run stands: what its checkpoints store besides the weights and the
+    optimiser.
+
+    Attributes:
+        step: optimiser steps taken.
+        epoch: epochs finished.
+        batch_in_epoch: steps taken in the current epoch (> 0: a mid-epoch checkpoint).
+        losses: this epoch's step losses (kept across a mid-epoch resume).
+        by_language: the same per batch language (multilingual).
+        best: the chosen checkpoint ``{"name", "wer", "cer", "loss", "epoch", "step"}``.
+        history: the metrics rows, one per finished epoch.
+    """
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    losses: list[float] = field(default_factory=list)
+    by_language: dict[str, list[float]] = field(default_factory=dict)
+    best: dict[str, Any] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+    def trainer_state(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                      batches_per_step: int) -> dict[str, Any]:
+        """What ``trainer.pt`` holds (the epoch's losses only mid-epoch)."""
+        mid = self.batch_in_epoch > 0
+        return {"optimizer": optimizer.state_dict(), "step": self.step, "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch, "batches_per_step": batches_per_step,
+                "best": self.best, "epoch_losses": self.losses if mid else [],
+                "epoch_language_losses": self.by_language if mid else {},
+                "scaler": scaler.state_dict() if scaler.is_enabled() else {}}
 
 
 class RunState:
@@ -98,6 +138,48 @@ class RunState:
             k: meta[k] for k in ("step", "epoch") if k in meta}})
         self.prune(keep={name, *([best["name"]] if best else [])})
         return path
+
+    def resume(self, model: nn.Module, batches_per_step: int
+               ) -> tuple[Progress, dict[str, Any] | None]:
+        """Loads the latest checkpoint's weights into ``model``: its :class:`Progress` and
+        trainer state (``Progress()`` and None for a fresh run).
+
+        Raises:
+            ValueError: the checkpoint has another architecture, or was trained with another
+                number of batches per step.
+        """
+        path = self.latest()
+        if path is None:
+            return Progress(), None
+        there = ModelConfig.from_dict(read_meta(path)["architecture"])
+        if there != model.cfg:
+            raise ValueError(f"checkpoint {path} has another architecture: "
+                             + ", ".join(there.differences(model.cfg)))
+        load_weights(model, path)
+        state = load_trainer_state(path)
+        if state.get("batches_per_step", 1) != batches_per_step:
+            raise ValueError(f"{path} was trained with {state.get('batches_per_step', 1)} "
+                             f"batches per step (processes x train.accum_grad), this run has "
+                             f"{batches_per_step}: resume with the same product")
+        progress = Progress(
+            step=state["step"], epoch=state["epoch"], batch_in_epoch=state["batch_in_epoch"],
+            losses=list(state.get("epoch_losses", [])),
+            by_language={k: list(v) for k, v in state.get("epoch_language_losses", {}).items()},
+            best=state.get("best", {}), history=self.history(until=state["step"]))
+        log.info("resuming from %s (epoch %d, step %d)", path, progress.epoch, progress.step)
+        return progress, state
+
+    def checkpoint(self, name: str, model: nn.Module, meta: dict[str, Any], progress: Progress,
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   batches_per_step: int, metrics: dict | None = None) -> Path:
+        """:meth:`save` of a training run at ``progress``: mid-epoch the trainer state alone,
+        at an epoch's end also ``best.json`` (when it is the best) and the metrics."""
+        return self.save(name, model,
+                         {**meta, "step": progress.step, "epoch": progress.epoch,
+                          "metrics": metrics or {}},
+                         progress.trainer_state(optimizer, scaler, batches_per_step),
+                         best=progress.best,
+                         history=None if progress.batch_in_epoch else progress.history)
 
     def prune(self, keep: set[str]) -> None:
         """Removes all but the newest ``self.keep`` checkpoints and those in ``keep``."""

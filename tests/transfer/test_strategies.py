@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from asrtl.models.ctc import CTCModel, ModelConfig
-from asrtl.train.loop import _param_groups
+from asrtl.train.loop import optimizer_groups
 from asrtl.transfer.strategies import (
     chain_thaw_stages,
     discriminative_groups,
@@ -42,7 +42,7 @@ def test_freezing_everything_is_refused(model):
     for p in model.parameters():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="nothing to train"):
-        _param_groups(model, None)
+        optimizer_groups(model, None)
 
 
 @pytest.mark.parametrize("toward", ["input", "output"])
