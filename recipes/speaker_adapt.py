@@ -16,6 +16,8 @@ adapt with k) and the rest for evaluation, the same for every k and never adapte
 ``asrtl.adapt.run.model_name``): ``results.json`` (per speaker and k, WER/CER before and
 after, and their spread over speakers) and ``<speaker>/k<k>/adapted.{safetensors,json}``: the
 adapted parameters alone, loadable on the base checkpoint (``asrtl.adapt.run.load_adapted``).
+A rerun reuses the adaptations already saved with the same settings; SIGTERM stops after the
+one under way.
 """
 
 from pathlib import Path

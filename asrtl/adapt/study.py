@@ -4,6 +4,7 @@ before and after on the speaker's other utterances, and their spread over speake
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import statistics
 from pathlib import Path
@@ -19,6 +20,7 @@ from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import Checkpoint
 from asrtl.train.loop import dev_scores
+from asrtl.train.signals import Interrupted, stop_requests
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,14 @@ def adapt_speakers(base: Checkpoint, cuts: CutSet, speakers: list[str], ks: list
                    seed: int = 0) -> list[dict[str, Any]]:
     """Adapts copies of ``base.model`` to each speaker with its first k pool utterances
     for each k, saving each adaptation in ``out_dir/<speaker>/k<k>/`` (see
-    :func:`asrtl.adapt.run.save_adapted`).
+    :func:`asrtl.adapt.run.save_adapted`) with its scores.
 
     Each speaker's utterances are split once (:func:`asrtl.adapt.run.speaker_split`): a
     pool of ``max(ks)`` and the rest, which evaluate every k and are never adapted on.
+
+    Resumable: an adaptation already in ``out_dir`` with the same base checkpoint, settings,
+    seed and utterances is reused, not redone; SIGTERM or SIGINT stops after the current
+    one (the same call again goes on from there).
 
     Args:
         ks: the adaptation utterance counts, ascending.
@@ -53,29 +59,56 @@ def adapt_speakers(base: Checkpoint, cuts: CutSet, speakers: list[str], ks: list
 
     Raises:
         ValueError: an unknown speaker, or one with ``max(ks)`` utterances or fewer.
+        Interrupted: on a stop signal, after saving the adaptation under way.
     """
     rows = []
-    for spk in speakers:
-        pool, held = speaker_split(cuts, spk, ks[-1], seed)
-        evaluation = subset(cuts, held)
-        before = wer_cer(base.model, base.vocab, evaluation, device)
-        for k in ks:
-            model = copy.deepcopy(base.model)
-            state = adapt(model, base.vocab, subset(cuts, pool[:k]), method.name, method,
-                          device, seed)
-            after = wer_cer(model, base.vocab, evaluation, device)
-            out = out_dir / spk / f"k{k}"
-            save_adapted(out, state, {"base_checkpoint": str(base.path),
-                                      "method": method.name, "speaker": spk, "k": k,
-                                      "layers": method.layers, "steps": state.steps,
-                                      "adapt_ids": pool[:k], "eval_ids": held})
-            rows.append({"speaker": spk, "k": k, "steps": state.steps, "before": before,
-                         "after": after, "eval_utts": len(held),
-                         "dir": str(out.relative_to(out_dir))})
-            log.info("%s k=%d %s (%d steps): CER %.3f -> %.3f, WER %.3f -> %.3f", spk, k,
-                     method.name, state.steps, before["cer"], after["cer"],
-                     before["wer"], after["wer"])
+    with stop_requests() as stop:
+        for spk in speakers:
+            pool, held = speaker_split(cuts, spk, ks[-1], seed)
+            evaluation = subset(cuts, held)
+            before = None
+            for k in ks:
+                out = out_dir / spk / f"k{k}"
+                meta = {"base_checkpoint": str(base.path), "method": method.name,
+                        "settings": method.to_dict(), "seed": seed, "speaker": spk, "k": k,
+                        "layers": method.layers, "adapt_ids": pool[:k], "eval_ids": held}
+                row = _finished(out, meta)
+                if row is None:
+                    if before is None:  # scored once per speaker
+                        before = wer_cer(base.model, base.vocab, evaluation, device)
+                    model = copy.deepcopy(base.model)
+                    state = adapt(model, base.vocab, subset(cuts, pool[:k]), method.name,
+                                  method, device, seed)
+                    after = wer_cer(model, base.vocab, evaluation, device)
+                    row = {"steps": state.steps, "before": before, "after": after}
+                    save_adapted(out, state, {**meta, **row})
+                    verb = "adapted"
+                else:
+                    verb = "reused"
+                before = row["before"]
+                rows.append({"speaker": spk, "k": k, **row, "eval_utts": len(held),
+                             "dir": str(out.relative_to(out_dir))})
+                log.info("%s k=%d %s (%d steps, %s): CER %.3f -> %.3f, WER %.3f -> %.3f", spk,
+                         k, method.name, row["steps"], verb, row["before"]["cer"],
+                         row["after"]["cer"], row["before"]["wer"], row["after"]["wer"])
+                if stop.signum and len(rows) < len(speakers) * len(ks):
+                    raise Interrupted(stop.signum, (
+                        f"interrupted by {stop.name} after {len(rows)} of "
+                        f"{len(speakers) * len(ks)} adaptations (in {out_dir}); run the same "
+                        f"command again to resume"))
     return rows
+
+
+def _finished(out: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"steps", "before", "after"}`` of the adaptation saved in ``out`` when it was made
+    as ``meta`` says (same base, settings, seed and utterances), else None."""
+    f = out / "adapted.json"
+    if not f.is_file() or not (out / "adapted.safetensors").is_file():
+        return None
+    saved = json.loads(f.read_text())
+    if any(saved.get(k) != v for k, v in meta.items()) or "after" not in saved:
+        return None
+    return {k: saved[k] for k in ("steps", "before", "after")}
 
 
 def spread(rows: list[dict[str, Any]], k: int, when: str, metric: str) -> dict[str, float]:

@@ -96,3 +96,38 @@ def test_summary_spreads_each_k_over_speakers():
     assert list(out[1]) == ["before", "after"] and list(out[1]["before"]) == ["wer", "cer"]
     with pytest.raises(ValueError, match="no adaptation with k=2"):
         spread(rows, 2, "after", "wer")
+
+
+def test_a_rerun_reuses_finished_adaptations_and_a_signal_stops_between_them(
+        base, tones, tmp_path, monkeypatch):
+    import os
+    import signal
+    import threading
+
+    from asrtl.adapt import study
+    from asrtl.train.signals import Interrupted
+
+    assert threading.current_thread() is threading.main_thread()  # signals reach the test
+    method = AdaptConfig.from_dict({"steps": 2, "spec_augment": False}, name="lhuc")
+    calls = []
+    real = study.adapt
+
+    def adapt_then_sigterm(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 1:  # as a cluster pre-empting the job during the first adaptation
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study, "adapt", adapt_then_sigterm)
+    with pytest.raises(Interrupted, match="after 1 of 4 adaptations .* run the same command"):
+        adapt_speakers(base, tones, ["spk1", "spk2"], [1, 2], method, tmp_path, CPU)
+    first = tmp_path / "spk1" / "k1" / "adapted.safetensors"
+    assert first.is_file() and not (tmp_path / "spk1" / "k2").exists()
+    stamp = first.stat().st_mtime_ns
+    rows = adapt_speakers(base, tones, ["spk1", "spk2"], [1, 2], method, tmp_path, CPU)
+    assert len(calls) == 4 and first.stat().st_mtime_ns == stamp  # the finished one reused
+    again = adapt_speakers(base, tones, ["spk1", "spk2"], [1, 2], method, tmp_path, CPU)
+    assert again == rows and len(calls) == 4
+    other = AdaptConfig.from_dict({"steps": 3, "spec_augment": False}, name="lhuc")
+    redone = adapt_speakers(base, tones, ["spk1"], [1], other, tmp_path, CPU)
+    assert len(calls) == 5 and redone[0]["steps"] == 3  # other settings: adapted anew
