@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,38 @@ def _run(recipe: str, *args: str, cache: Path, timeout: int = 600):
     """A recipe as a user runs it (a subprocess with a private cache)."""
     return subprocess.run(_cmd(recipe, *args), cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=_env(cache))
+
+
+def _start(recipe: str, *args: str, cache: Path) -> subprocess.Popen:
+    """A recipe in the background, its stdout and stderr merged, line by line, unbuffered (its
+    own session: ``os.killpg`` ends it and the jobs it starts)."""
+    return subprocess.Popen(_cmd(recipe, *args), cwd=REPO, env={**_env(cache),
+                                                                "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float = 300
+                  ) -> re.Match:
+    """Reads ``proc``'s output until a line matches ``pattern`` (blocking reads: no sleeps,
+    no polling); the process is killed after ``timeout`` seconds.
+
+    Raises:
+        AssertionError: the process ended, or timed out, before such a line.
+    """
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    seen: list[str] = []
+    try:
+        for line in proc.stdout:
+            match = re.search(pattern, line)
+            if match:
+                return match
+            seen = [*seen[-20:], line]
+    finally:
+        timer.cancel()
+    raise AssertionError(f"no line matching {pattern!r} before the process ended "
+                         f"(exit {proc.wait()}):\n" + "".join(seen))
 
 
 @pytest.fixture(scope="session")

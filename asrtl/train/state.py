@@ -174,12 +174,18 @@ class RunState:
                    batches_per_step: int, metrics: dict | None = None) -> Path:
         """:meth:`save` of a training run at ``progress``: mid-epoch the trainer state alone,
         at an epoch's end also ``best.json`` (when it is the best) and the metrics."""
-        return self.save(name, model,
+        path = self.save(name, model,
                          {**meta, "step": progress.step, "epoch": progress.epoch,
                           "metrics": metrics or {}},
                          progress.trainer_state(optimizer, scaler, batches_per_step),
                          best=progress.best,
                          history=None if progress.batch_in_epoch else progress.history)
+        if progress.batch_in_epoch:
+            log.info("saved checkpoint %s: mid-epoch (%d epochs done, %d steps into the next)",
+                     name, progress.epoch, progress.batch_in_epoch)
+        else:
+            log.info("saved checkpoint %s: end of epoch %d", name, progress.epoch)
+        return path
 
     def prune(self, keep: set[str]) -> None:
         """Removes all but the newest ``self.keep`` checkpoints and those in ``keep``."""

@@ -6,15 +6,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, TINY, TRAIN, _cmd, _env, _run
+from tests.conftest import TINY, TRAIN, _run, _start, wait_for_line
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -46,21 +44,11 @@ def test_run_directory_layout(pretrained):
 def test_kill_9_mid_epoch_then_rerun_reaches_the_same_weights(pretrained, cache_dir, tmp_path):
     exp = tmp_path / "exp-b"
     run = exp / "pretrain" / "turkish"
-    proc = subprocess.Popen(_cmd("pretrain", *TRAIN, f"exp_dir={exp}"), cwd=REPO,
-                            env=_env(cache_dir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    mid_epoch = None
-    while time.time() < deadline and proc.poll() is None:
-        latest = run / "checkpoints" / "latest.json"
-        if latest.is_file():
-            name = json.loads(latest.read_text())["name"]
-            state = torch.load(run / "checkpoints" / name / "trainer.pt", weights_only=True)
-            if state["batch_in_epoch"] > 0 and state["epoch"] >= 1:
-                mid_epoch = name
-                break
-        time.sleep(0.05)
-    assert mid_epoch, "no mid-epoch checkpoint appeared before the run ended"
+    proc = _start("pretrain", *TRAIN, f"exp_dir={exp}", cache=cache_dir)
+    # a checkpoint in the middle of the second epoch or later (the log line follows the save)
+    mid_epoch = wait_for_line(proc, r"saved checkpoint (\S+): mid-epoch \([1-9]\d* epochs")[1]
+    state = torch.load(run / "checkpoints" / mid_epoch / "trainer.pt", weights_only=True)
+    assert state["batch_in_epoch"] > 0 and state["epoch"] >= 1
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (run / "results").exists()  # it really died before finishing
@@ -84,16 +72,10 @@ def test_failed_start_then_sigterm_then_resume(pretrained, cache_dir, tmp_path):
     res = _run("pretrain", *TRAIN, f"exp_dir={exp}", "train.batch_duration_s=1",
                cache=cache_dir)
     assert res.returncode == 2 and "shorter than the longest" in res.stderr, res.stderr[-800:]
-    proc = subprocess.Popen(_cmd("pretrain", *TRAIN, f"exp_dir={exp}"), cwd=REPO,
-                            env=_env(cache_dir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not (
-            (run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").read_text()):
-        time.sleep(0.05)
-    assert proc.poll() is None, "the corrected run ended early: " + proc.stderr.read()[-800:]
+    proc = _start("pretrain", *TRAIN, f"exp_dir={exp}", cache=cache_dir)
+    wait_for_line(proc, r"saved checkpoint \S+: end of epoch 1")
     proc.send_signal(signal.SIGTERM)  # as a cluster pre-empting the job
-    err = proc.communicate(timeout=120)[1].strip().splitlines()
+    err = proc.communicate(timeout=120)[0].strip().splitlines()
     assert proc.returncode == 128 + signal.SIGTERM, err[-5:]
     assert err[-1].startswith("error: interrupted by SIGTERM") and "resume" in err[-1], err[-3:]
     assert not [ln for ln in err if "Traceback" in ln]

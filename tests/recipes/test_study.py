@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
 
-from tests.conftest import TINY_DATA, _cmd, _env, _run
+from tests.conftest import TINY_DATA, _run, _start, wait_for_line
 
 DATA = "overrides=[" + ",".join(f"'{a}'" for a in TINY_DATA if not a.startswith("data.hours")) \
     + "]"
@@ -16,16 +14,10 @@ ARGS = ["languages=[bengali,assamese]", "scale=smoke", DATA]
 
 
 def test_study_resumes_after_a_kill_and_reports(cache_dir, tmp_path):
-    from tests.conftest import REPO
-
     study = tmp_path / "study" / "bengali+assamese"
     first = study / "pretrain" / "bengali-0.04h" / "results" / "test" / "scores.json"
-    proc = subprocess.Popen(_cmd("study", *ARGS, f"exp_dir={tmp_path}"), cwd=REPO,
-                            env=_env(cache_dir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while not first.is_file() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
+    proc = _start("study", *ARGS, f"exp_dir={tmp_path}", cache=cache_dir)
+    wait_for_line(proc, r"^bengali test greedy: WER")  # the first job's last line
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert first.is_file(), "the first job never finished"
