@@ -162,14 +162,6 @@ class ASRModel:
         return self._beams[cache_key]
 
 
-def run_name(ckpt: Path, language: str | None = None) -> str:
-    """Where a model's outputs go under ``exp_dir``: ``<parent>/<run>`` of the checkpoint's
-    run dir (``pretrain/turkish``), plus ``/<language>`` when one is given."""
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
-    name = "/".join(p for p in (run.parent.name, run.name) if p)
-    return f"{name}/{language}" if language else name
-
-
 def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None = None,
                language: str | None = None) -> ASRModel:
     """Loads a trained model for transcription.

@@ -10,6 +10,7 @@ them)::
     lid/<a+b+c>[-to-<target>]                           recipes/lid.py
     rank/<target>                                       recipes/rank.py
     rank/lid/<a+b+c>                                    its own LID classifier
+    adapt|decode|export|transcribe/<model>              made of a trained model (model_name)
     study/<name>                                        recipes/study.py (an exp_dir itself)
 
 A run is finished when the files of :data:`FINISHED` exist, the last ones its recipe writes
@@ -35,23 +36,60 @@ FINISHED: dict[str, tuple[str, ...]] = {
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 
+# run kinds whose directory names say the model by themselves (dropped from a model's name)
+RUN_KINDS = ("pretrain", "transfer")
+
+
+def model_name(checkpoint: Any, exp_dir: Any = None) -> str:
+    """One name for a trained model wherever its outputs go (``adapt/<model>``,
+    ``decode/<model>``, ``export/<model>``, ``transcribe/<model>``, a transfer from it:
+    ``ckpt-<model>``): its run dir relative to ``exp_dir`` (outside it, or without one, from
+    its last ``pretrain``, ``transfer`` or ``multilingual`` component on, else its own name),
+    a leading ``pretrain/`` or ``transfer/`` dropped, a ``checkpoints/step-N`` kept as
+    ``step-N``, a weights file without its suffix, slashes as ``-``.
+
+    >>> model_name("exp/pretrain/turkish"), model_name("exp/transfer/a-to-b/finetune")
+    ('turkish', 'a-to-b-finetune')
+    >>> model_name("exp/pretrain/turkish/checkpoints/step-000400")
+    'turkish-step-000400'
+    >>> model_name("exp/multilingual/a+b"), model_name("/w/xlsr_300m.pt")
+    ('multilingual-a+b', 'xlsr_300m')
+    """
+    path = Path(str(checkpoint)).expanduser().resolve()
+    step = None
+    if path.parent.name == "checkpoints":
+        path, step = path.parent.parent, path.name
+    elif path.name == "checkpoints":
+        path = path.parent
+    elif path.suffix in CHECKPOINT_SUFFIXES:
+        path = path.with_suffix("")
+    root = None if exp_dir is None else Path(str(exp_dir)).expanduser().resolve()
+    if root is not None and path.is_relative_to(root) and path != root:
+        parts = list(path.relative_to(root).parts)
+    else:
+        kinds = [i for i, p in enumerate(path.parts) if p in (*RUN_KINDS, "multilingual")]
+        parts = list(path.parts[kinds[-1]:]) if kinds else [path.name]
+    if len(parts) > 1 and parts[0] in RUN_KINDS:
+        parts = parts[1:]
+    return "-".join([p for p in parts if p] + ([step] if step else [])) or "run"
+
+
 def source_name(source: Any, checkpoint: Any = None) -> str:
     """A transfer's source in its run dir's name: the language (``none``,
-    ``multilingual:a+b+c``), or for ``source=from-checkpoint source_checkpoint=.../<run>
-    [/checkpoints/step-N]`` ``ckpt-<run>`` (two transfers from two checkpoints do not share
-    one directory).
+    ``multilingual:a+b+c``), or for ``source=from-checkpoint source_checkpoint=C``
+    ``ckpt-<model>`` (:func:`model_name` of ``C``: two transfers from two checkpoints do not
+    share one directory).
 
     >>> source_name("assamese", None), source_name("from-checkpoint", "exp/pretrain/thai")
     ('assamese', 'ckpt-thai')
+    >>> source_name("from-checkpoint", "exp/transfer/thai-to-lao/finetune")
+    'ckpt-thai-to-lao-finetune'
     >>> source_name("from-checkpoint", "/w/xlsr.pt")
     'ckpt-xlsr'
     """
     if str(source) != "from-checkpoint" or not checkpoint:
         return str(source)
-    p = Path(str(checkpoint).rstrip("/"))
-    run = p.parent.parent if p.parent.name == "checkpoints" else p
-    name = run.stem if run.suffix in CHECKPOINT_SUFFIXES else run.name
-    return f"ckpt-{name or 'run'}"
+    return f"ckpt-{model_name(checkpoint)}"
 
 
 def plus(items: Iterable[Any]) -> str:
@@ -144,7 +182,7 @@ class RunLayout:
 
         Args:
             source: a language, ``none``, ``multilingual:a+b+c``, or ``from-checkpoint``
-                (named ``ckpt-<run>`` after ``source_checkpoint``: :func:`source_name`).
+                (named ``ckpt-<model>`` after ``source_checkpoint``: :func:`source_name`).
             source_hours: in the name only when given (the study's small-source runs; a
                 plain ``recipes/transfer.py`` run has none).
         """
@@ -167,6 +205,13 @@ class RunLayout:
     def rank_lid(self, sources: Iterable[Any]) -> Path:
         """``rank/lid/<a+b+c>``: the LID classifier a ranking trains itself."""
         return self.exp_dir / "rank" / "lid" / lid_name(sources)
+
+    def model_output(self, kind: str, checkpoint: Any, language: Any = None) -> Path:
+        """``<kind>/<model>[/<language>]``: what ``recipes/decode.py exp_dir=...``
+        (``decode``), ``export.py``, ``transcribe.py`` and ``speaker_adapt.py`` (``adapt``)
+        write for a checkpoint (:func:`model_name`; ``language``: a multilingual model's)."""
+        out = self.exp_dir / str(kind) / model_name(checkpoint, self.exp_dir)
+        return out / str(language) if language else out
 
     def prepare(self, language: str) -> Path:
         """``prepare/<language>``: ``recipes/prepare.py``'s log."""

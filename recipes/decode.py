@@ -6,7 +6,8 @@
 
 Writes ``results/<split>[-beam]/`` beside the checkpoint's run (for another corpus:
 ``results/<source>-<language>-<split>[-beam]/``), or, given ``exp_dir=E``, under
-``E/decode/<run name>/results/`` (the checkpoint's directory is then only read). ``split=all``
+``E/decode/<model>/results/`` (``asrtl.layout.model_name``: ``turkish``,
+``assamese-to-bengali-finetune``) (the checkpoint's directory is then only read). ``split=all``
 reads every utterance of the corpus, however few: a user corpus is not split then.
 """
 
@@ -20,13 +21,15 @@ from asrtl.data.manifest import prepare_corpus
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import lexicon_words
 from asrtl.eval.evaluate import evaluate_split, results_dir
+from asrtl.layout import RunLayout
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
 
 
-def output_run_dir(run_dir: Path, exp_dir: str | None) -> Path:
-    """Where results go: the checkpoint's run, or ``<exp_dir>/decode/<run name>``."""
-    return run_dir if not exp_dir else Path(exp_dir) / "decode" / (run_dir.name or "run")
+def output_run_dir(run_dir: Path, checkpoint: str, exp_dir: str | None) -> Path:
+    """Where results go: the checkpoint's run, or ``<exp_dir>/decode/<model>``
+    (:func:`asrtl.layout.model_name` of ``checkpoint``)."""
+    return run_dir if not exp_dir else RunLayout(exp_dir).model_output("decode", checkpoint)
 
 
 @hydra.main(config_path="../conf", config_name="decode", version_base="1.3")
@@ -42,7 +45,7 @@ def main(cfg: DictConfig) -> None:
                             hold_out=own or cfg.split != "all")
     cuts = corpus.cuts(cfg.split)
     name = cfg.split if own else f"{corpus.source}-{language}-{cfg.split}"
-    out = results_dir(output_run_dir(run_dir, cfg.exp_dir), name, search)
+    out = results_dir(output_run_dir(run_dir, cfg.checkpoint, cfg.exp_dir), name, search)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
         lexicon=lexicon_words(cfg.lexicon, ckpt.meta) if search == "beam" else None,

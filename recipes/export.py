@@ -11,14 +11,14 @@ Each export is checked against PyTorch before it is kept (:mod:`asrtl.export`).
 """
 
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from asrtl.api import load_model, run_name
+from asrtl.api import load_model
 from asrtl.cli import check_overrides, recipe
 from asrtl.export import check_settings, export_model
+from asrtl.layout import RunLayout
 
 log = logging.getLogger("export")
 
@@ -28,7 +28,9 @@ log = logging.getLogger("export")
 def main(cfg: DictConfig) -> None:
     check_settings(cfg.format, cfg.input)
     model = load_model(cfg.checkpoint, device="cpu", language=cfg.language)
-    out = Path(cfg.exp_dir) / "export" / (cfg.name or run_name(model.path, cfg.language))
+    runs = RunLayout(cfg.exp_dir)
+    out = (runs.exp_dir / "export" / cfg.name if cfg.name else
+           runs.model_output("export", cfg.checkpoint, cfg.language))
     info = export_model(model, out, fmt=cfg.format, inputs=cfg.input)
     entry = info["formats"][cfg.format]
     print(f"{cfg.format}: {out / entry['file']} ({cfg.input} input, max |log-prob diff| vs "

@@ -13,7 +13,7 @@ adapt with k) and the rest for evaluation, the same for every k and never adapte
 ``exp/adapt/<model>/<method>/`` (``<model>``: the checkpoint's run dir under ``exp_dir``,
 ``pretrain/``/``transfer/`` dropped, slashes as ``-``: ``turkish``,
 ``assamese-to-bengali-finetune``, ``turkish-step-000400``; see
-``asrtl.adapt.run.model_name``): ``results.json`` (per speaker and k, WER/CER before and
+``asrtl.layout.model_name``): ``results.json`` (per speaker and k, WER/CER before and
 after, and their spread over speakers) and ``<speaker>/k<k>/adapted.{safetensors,json}``: the
 adapted parameters alone, loadable on the base checkpoint (``asrtl.adapt.run.load_adapted``).
 A rerun reuses the adaptations already saved with the same settings; SIGTERM stops after the
@@ -27,11 +27,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from asrtl.adapt.config import AdaptConfig
-from asrtl.adapt.run import model_name, speakers_of
+from asrtl.adapt.run import speakers_of
 from asrtl.adapt.study import adapt_speakers, summary
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import Corpus, prepare_corpus
 from asrtl.io import write_json_atomic
+from asrtl.layout import model_name
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.run import claim_run_dir

@@ -16,10 +16,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig
 
-from asrtl.api import load_model, run_name
+from asrtl.api import load_model
 from asrtl.cli import check_overrides, recipe
 from asrtl.eval.config import check_search
 from asrtl.io import write_json_atomic
+from asrtl.layout import RunLayout
 
 log = logging.getLogger("transcribe")
 
@@ -76,7 +77,9 @@ def main(cfg: DictConfig) -> None:
         [path for _, path in files], decode=search,
         lexicon=None if cfg.lexicon in (None, "none") else cfg.lexicon, kenlm=cfg.kenlm,
         beam_size=cfg.beam_size, batch_duration_s=cfg.batch_duration_s)
-    out = Path(cfg.exp_dir) / "transcribe" / (cfg.name or run_name(model.path, cfg.language))
+    runs = RunLayout(cfg.exp_dir)
+    out = (runs.exp_dir / "transcribe" / cfg.name if cfg.name else
+           runs.model_output("transcribe", cfg.checkpoint, cfg.language))
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "transcripts.json", {
         "checkpoint": str(model.path), "language": model.language, "decode": search,

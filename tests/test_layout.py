@@ -37,7 +37,10 @@ SOURCES = ["assamese", "thai", "turkish"]
      "exp/transfer/ckpt-turkish-w2v-to-bengali/ssl_finetune"),
     (EXP.transfer("from-checkpoint", "bengali",
                   source_checkpoint="exp/pretrain/turkish/checkpoints/step-000400/"),
-     "exp/transfer/ckpt-turkish-to-bengali/finetune"),
+     "exp/transfer/ckpt-turkish-step-000400-to-bengali/finetune"),
+    (EXP.transfer("from-checkpoint", "bengali",
+                  source_checkpoint="exp/transfer/thai-to-lao/chain_thaw"),
+     "exp/transfer/ckpt-thai-to-lao-chain_thaw-to-bengali/finetune"),
     (EXP.transfer("from-checkpoint", "bengali", source_checkpoint="/w/xlsr_300m.pth"),
      "exp/transfer/ckpt-xlsr_300m-to-bengali/finetune"),
     # the study's small-source run (hydra.run.dir=...)

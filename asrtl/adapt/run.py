@@ -212,34 +212,3 @@ def subset(cuts: CutSet, ids: list[str]) -> CutSet:
     """The cuts whose ids are ``ids``."""
     keep = set(ids)
     return CutSet.from_cuts(c for c in cuts if c.id in keep)
-
-
-RUN_KINDS = ("pretrain", "transfer")  # their run dirs' names say the model by themselves
-
-
-def model_name(checkpoint: str | Path, exp_dir: str | Path) -> str:
-    """The name of an adapted model's base in ``exp/adapt/<name>/<method>/``: the
-    checkpoint's run dir relative to ``exp_dir`` (or, outside it, from its last ``pretrain``
-    or ``transfer`` component on, else its own name), a leading ``pretrain/`` or
-    ``transfer/`` dropped, a ``checkpoints/step-N`` kept as ``step-N``, slashes as ``-``.
-
-    ``exp/pretrain/turkish`` -> ``turkish``; ``exp/transfer/assamese-to-bengali/finetune``
-    -> ``assamese-to-bengali-finetune``; ``.../turkish/checkpoints/step-000400`` ->
-    ``turkish-step-000400``; ``exp/multilingual/a+b`` -> ``multilingual-a+b``;
-    ``/models/english`` -> ``english``.
-    """
-    path = Path(str(checkpoint)).expanduser().resolve()
-    step = None
-    if path.parent.name == "checkpoints":
-        path, step = path.parent.parent, path.name
-    elif path.name == "checkpoints":
-        path = path.parent
-    root = Path(str(exp_dir)).expanduser().resolve()
-    if path.is_relative_to(root) and path != root:
-        parts = list(path.relative_to(root).parts)
-    else:
-        kinds = [i for i, p in enumerate(path.parts) if p in RUN_KINDS]
-        parts = list(path.parts[kinds[-1]:]) if kinds else [path.name]
-    if len(parts) > 1 and parts[0] in RUN_KINDS:
-        parts = parts[1:]
-    return "-".join([p for p in parts if p] + ([step] if step else [])) or "run"

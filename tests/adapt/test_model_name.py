@@ -1,10 +1,11 @@
-"""The name an adapted model's base gets in exp/adapt/<name>/<method>/."""
+"""The one name of a trained model: exp/adapt/<model>/<method>/, decode/<model>, export/<model>,
+transcribe/<model>, a transfer from it (ckpt-<model>)."""
 
 from __future__ import annotations
 
 import pytest
 
-from asrtl.adapt.run import model_name
+from asrtl.layout import model_name, source_name
 
 
 @pytest.mark.parametrize("checkpoint, name", [
@@ -18,6 +19,7 @@ from asrtl.adapt.run import model_name
     ("exp/study/s1/pretrain/turkish-0.6h", "study-s1-pretrain-turkish-0.6h"),
     ("elsewhere/exp/transfer/a-to-b/finetune", "a-to-b-finetune"),  # another exp_dir
     ("/models/english", "english"),
+    ("/models/xlsr_300m.pth", "xlsr_300m"),
 ])
 def test_names_identify_the_model(tmp_path, monkeypatch, checkpoint, name):
     monkeypatch.chdir(tmp_path)
@@ -29,3 +31,12 @@ def test_two_strategies_of_one_transfer_get_two_names():
     names = {model_name(f"exp/transfer/assamese-to-bengali/{s}", "exp")
              for s in ("finetune", "frozen_head", "chain_thaw")}
     assert len(names) == 3
+
+
+def test_without_exp_dir_the_run_kind_anchors_the_name():
+    assert model_name("/data/old/exp/transfer/a-to-b/finetune") == "a-to-b-finetune"
+    assert model_name("/data/exp/multilingual/a+b/checkpoints/step-000010") == \
+        "multilingual-a+b-step-000010"
+    # transfers from two strategies' checkpoints of one run no longer share a directory
+    assert source_name("from-checkpoint", "exp/transfer/a-to-b/finetune") != \
+        source_name("from-checkpoint", "exp/transfer/c-to-b/finetune")
