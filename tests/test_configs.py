@@ -61,6 +61,20 @@ def test_train_defaults_are_the_default_preset():
     assert TrainConfig.from_dict(preset) == TrainConfig()
 
 
+@pytest.mark.parametrize("bad, needle", [
+    ({"epochz": 3}, "unknown train setting(s) train.epochz; known: epochs, lr,"),
+    ({"epochs": "many"}, "train.epochs: expected an integer, got 'many'"),
+    ({"lr": "fast"}, "train.lr: expected a number, got 'fast'"),
+    ({"spec_augment": "yes"}, "train.spec_augment: expected true or false, got 'yes'"),
+    ({"select": "bleu"}, "train.select must be one of wer, cer, loss, got 'bleu'"),
+    ({"epochs": 0}, "train.epochs, train.lr"),
+])
+def test_bad_train_settings_fail_in_one_line(bad, needle):
+    with pytest.raises(ValueError) as e:
+        TrainConfig.from_dict(bad)
+    assert needle in _one_line(e)
+
+
 # DecodeConfig
 
 def test_the_training_recipes_have_decode_mappings():

@@ -9,10 +9,11 @@ for the settings only one method reads, that method's YAML value (``layers`` of
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from asrtl.adapt.methods import METHODS
+from asrtl.settings import checked_fields
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,7 @@ class AdaptConfig:
             if d.get("name", name) != name:
                 raise ValueError(f"method.name={d['name']!r} but the method is {name!r}")
             d["name"] = name
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"unknown method setting(s) "
-                             f"{', '.join(f'method.{k}' for k in unknown)}; known: "
-                             f"{', '.join(known)}")
-        cfg = cls(**{k: _typed(k, v, type(known[k].default)) for k, v in d.items()})
+        cfg = cls(**checked_fields(cls, d, "method"))
         if cfg.name not in METHODS:
             raise ValueError(f"unknown adaptation method {cfg.name!r}; known: "
                              f"{', '.join(METHODS)}")
@@ -79,23 +74,3 @@ class AdaptConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _typed(key: str, value: Any, kind: type) -> Any:
-    """``value`` as ``kind`` (bool, int, float or str), without lossy conversions: a bool is
-    not a number, ``"yes"`` not a bool, ``2.5`` not an int."""
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if isinstance(value, float) and value.is_integer():
-            ok, value = True, int(value)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        expected = {bool: "true or false", int: "an integer", float: "a number"}.get(kind,
-                                                                                     "a name")
-        raise ValueError(f"method.{key}: expected {expected}, got {value!r}")
-    return kind(value)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from asrtl.models.encoder import Conv2dSubsampling, Encoder
+from asrtl.settings import checked_fields
 
 SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
 # settings two models may differ in and still share every tensor's shape and meaning: the
@@ -91,12 +92,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Builds from a (config or meta.json) mapping; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(d))
+        """Builds from a (config or meta.json) mapping.
+
+        Raises:
+            ValueError: an unknown key or a value of the wrong type, naming ``model.<key>``.
+        """
+        return cls(**checked_fields(cls, d, "model"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from asrtl.eval.score import score
 from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
 from asrtl.models.layers import freeze_frozen_norms, set_trainable
+from asrtl.settings import checked_fields
 from asrtl.train import distributed
 from asrtl.train.device import amp_dtype, autocast
 from asrtl.train.schedule import lr_factor
@@ -86,18 +87,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"unknown train setting(s) {unknown}; known: {sorted(known)}")
-        kwargs = {}
-        for k, v in dict(d).items():
-            try:
-                kwargs[k] = type(known[k].default)(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"train.{k}: expected {type(known[k].default).__name__}, "
-                                 f"got {v!r}") from None
-        cfg = cls(**kwargs)
+        cfg = cls(**checked_fields(cls, d, "train"))
         if cfg.select not in SELECT:
             raise ValueError(f"train.select must be one of {', '.join(SELECT)}, got "
                              f"{cfg.select!r}")

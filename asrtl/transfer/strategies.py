@@ -11,10 +11,10 @@ from typing import Any
 
 from torch import nn
 
-from asrtl.eval.config import checked_fields
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import resolve_layers, set_trainable
 from asrtl.models.peft import add_peft, has_peft, peft_parameter_names
+from asrtl.settings import checked_fields
 from asrtl.train.schedule import SCHEDULES
 
 STAGE_PLANS = ("chain_thaw", "gradual_unfreeze", "head_first")

@@ -43,5 +43,26 @@ def test_padding_does_not_change_outputs(encoder):
 
 
 def test_unknown_model_setting_is_named():
-    with pytest.raises(ValueError, match="unknown model setting.*'depth'"):
+    with pytest.raises(ValueError, match=r"^unknown model setting\(s\) model.depth; known: "):
         ModelConfig.from_dict({"depth": 3})
+
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"dim": "big"}, "model.dim: expected an integer, got 'big'"),
+    ({"dropout": "lots"}, "model.dropout: expected a number, got 'lots'"),
+    ({"conv_layers": [[512, 10]]}, "model.conv_layers[0]: expected a list [an integer, an "
+                                   "integer, an integer], got [512, 10]"),
+    ({"conv_bias": "no"}, "model.conv_bias: expected true or false, got 'no'"),
+])
+def test_badly_typed_model_settings_are_named(settings, needle):
+    with pytest.raises(ValueError) as e:
+        ModelConfig.from_dict(settings)
+    assert str(e.value) == needle
+
+
+def test_model_settings_from_json_compare_equal():
+    """meta.json gives lists and integral floats: the same config as the dataclass's."""
+    cfg = ModelConfig(encoder="wav2vec2", conv_layers=((32, 10, 5), (32, 3, 2)))
+    again = ModelConfig.from_dict({**cfg.to_dict(), "dim": 144.0,
+                                   "conv_layers": [[32, 10, 5], [32, 3, 2]]})
+    assert again == cfg and type(again.dim) is int
