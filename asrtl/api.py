@@ -33,6 +33,7 @@ from asrtl.eval.align import word_timestamps
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import BeamDecoder, greedy, lexicon_words
 from asrtl.models.ctc import CTCModel
+from asrtl.models.encoder import SUBSAMPLING
 from asrtl.models.factory import input_transform
 from asrtl.models.ssl import Waveform
 from asrtl.train.checkpoint import load_checkpoint, read_meta, resolve_checkpoint
@@ -40,7 +41,6 @@ from asrtl.train.device import resolve_device
 
 AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
 MAX_CHANNELS = 8
-SUBSAMPLING = 4  # output frames per feature frame: the model's convolutional front end
 
 
 @dataclass

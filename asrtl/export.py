@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from asrtl.api import SUBSAMPLING, ASRModel
+from asrtl.api import ASRModel
 from asrtl.io import write_json_atomic
+from asrtl.models.encoder import SUBSAMPLING
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from asrtl.models.encoder import Conv2dSubsampling, Encoder
+from asrtl.data.features import FeatureConfig
+from asrtl.models.encoder import SUBSAMPLING, Conv2dSubsampling, Encoder
 from asrtl.settings import checked_fields
 
 SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
@@ -81,10 +82,12 @@ class ModelConfig:
 
     @property
     def samples_per_frame(self) -> int:
-        """Input samples (16 kHz) per output frame: 640 for fbank models (10 ms hop, 4x
-        subsampling), the product of the convolution strides (320) for raw-waveform ones."""
+        """Input samples (16 kHz) per output frame: for fbank models the default features'
+        hop times :data:`asrtl.models.encoder.SUBSAMPLING` (160 x 4 = 640), for raw-waveform
+        ones the product of the convolution strides (320)."""
         if not self.raw_waveform:
-            return 640
+            features = FeatureConfig()
+            return SUBSAMPLING * int(features.sample_rate * features.frame_shift_ms / 1000)
         stride = 1
         for _, _, s in self.conv_layers:
             stride *= s

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torchaudio.models.conformer import ConformerLayer
 
+SUBSAMPLING = 4  # feature frames per output frame of :class:`Conv2dSubsampling`
+
 
 class Conv2dSubsampling(nn.Module):
     """Two stride-2 3x3 convolutions: ``(B, T, F)`` -> ``(B, T', dim)`` with T' ~ T/4."""
