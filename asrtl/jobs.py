@@ -39,3 +39,33 @@ def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str)
         threads = max(1, cpus // min(jobs, cpus)) if launcher == "joblib" else None
         run_recipe(name, ["-m", *(f"{k}={','.join(v)}" for k, v in grid.items()), *args,
                           f"hydra/launcher={launcher}"], threads)
+
+
+def pretrain_sources(exp_dir: Path, languages: list[str], hours: float, common: list[str],
+                     prepare_args: list[str], launcher: str,
+                     also_prepare: tuple[str, ...] = ()) -> list[str]:
+    """The sources of a larger command: each language's corpus prepared first, one at a time
+    (synthesis or import uses the cores itself), then pretrained on ``hours``, as two
+    multiruns into ``RunLayout(exp_dir).pretrain(<language>, hours)``; finished runs skipped.
+
+    Args:
+        common: the pretraining jobs' arguments (``exp_dir=``, ``seed=``, overrides...).
+        prepare_args: the preparation jobs' arguments.
+        also_prepare: languages whose corpus is prepared but not pretrained (a target).
+
+    Returns:
+        The languages that were pretrained now.
+    """
+    from asrtl.layout import RunLayout, is_finished
+
+    runs = RunLayout(exp_dir)
+    todo = [s for s in languages if not is_finished(runs.pretrain(s, hours), "pretrain")]
+    # the multiruns' run dirs, as templates Hydra fills with each ${language}
+    prepare, pretrain = runs.prepare("${language}"), runs.pretrain("${language}", hours)
+    sweep("prepare", {"language": [*also_prepare, *todo]},
+          [f"data.hours={hours:g}", *prepare_args, f"hydra.sweep.dir={prepare.parent}",
+           f"hydra.sweep.subdir={prepare.name}"], "basic")
+    sweep("pretrain", {"language": todo},
+          [f"data.hours={hours:g}", *common, f"hydra.sweep.dir={pretrain.parent}",
+           f"hydra.sweep.subdir={pretrain.name}"], launcher)
+    return todo

@@ -20,8 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
-from asrtl.jobs import run_recipe, sweep
-from asrtl.layout import RunLayout, is_finished, result_file
+from asrtl.jobs import pretrain_sources, run_recipe, sweep
+from asrtl.layout import RunLayout, result_file
 from asrtl.rank.run import check_sources
 
 
@@ -36,18 +36,10 @@ def main(cfg: DictConfig) -> None:
     common = [f"exp_dir={exp}", f"seed={cfg.seed}", f"device={cfg.device}", *cfg.jobs]
     t0 = time.perf_counter()
     ranking_file = result_file(runs.rank(target), "rank")
-    # the multiruns' run dirs, as templates Hydra fills with each ${language}
-    prepare, pretrain = runs.prepare("${language}"), runs.pretrain("${language}", cfg.source_hours)
     if not ranking_file.is_file():
-        # corpora first, one at a time (synthesis uses the cores itself), then the sources
-        sweep("prepare", {"language": [target, *sources]},
-              [f"data.hours={large}", f"exp_dir={exp}", f"seed={cfg.seed}",
-               f"hydra.sweep.dir={prepare.parent}", f"hydra.sweep.subdir={prepare.name}"],
-              "basic")
-        sweep("pretrain", {"language": [s for s in sources if not is_finished(
-            runs.pretrain(s, cfg.source_hours), "pretrain")]},
-            [f"data.hours={large}", *common, f"hydra.sweep.dir={pretrain.parent}",
-             f"hydra.sweep.subdir={pretrain.name}"], cfg.launcher)
+        pretrain_sources(exp, sources, cfg.source_hours, common,
+                         [f"exp_dir={exp}", f"seed={cfg.seed}"], cfg.launcher,
+                         also_prepare=(target,))
         run_recipe("rank", [f"target={target}", f"sources=[{','.join(sources)}]",
                             f"target_hours={small}", f"source_hours={large}",
                             "train_missing=false", *common, *cfg.rank])

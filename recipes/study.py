@@ -23,8 +23,7 @@ from omegaconf import DictConfig
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.languages import caveats, get_language
 from asrtl.io import write_json_atomic
-from asrtl.jobs import run_recipe, sweep
-from asrtl.layout import RunLayout
+from asrtl.jobs import pretrain_sources, run_recipe, sweep
 from asrtl.study.layout import StudyLayout, best_source, lid_scores
 from asrtl.study.report import write_report
 
@@ -72,7 +71,6 @@ def main(cfg: DictConfig) -> None:
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher", "basic")
     lay = StudyLayout(cfg.scale.small_hours, cfg.scale.large_hours, cfg.strategy,
                       cfg.adaptation, "lid")
-    runs = RunLayout(study)  # the study is its jobs' exp_dir
     meta = {"name": cfg.name, "languages": langs, "small_hours": lay.small_hours,
             "large_hours": lay.large_hours, "strategy": lay.strategy,
             "adaptation": lay.adaptation, "lid": lay.lid,
@@ -83,20 +81,14 @@ def main(cfg: DictConfig) -> None:
     common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",
               *cfg.scale.jobs, *cfg.overrides]
     small, large = f"{lay.small_hours:g}", f"{lay.large_hours:g}"
-    # the multiruns' run dirs, as templates Hydra fills with each ${language}
-    prepare, pretrain = runs.prepare("${language}"), runs.pretrain("${language}", lay.large_hours)
 
     def todo(paths: dict[str, str]) -> list[str]:
         return [k for k, rel in paths.items() if not (study / rel).is_file()]
 
-    # 0. corpora first, one language at a time (synthesis or import uses the cores itself)
-    sweep("prepare", {"language": todo({s: lay.large_scratch(s) for s in langs})},
-          [f"data.hours={large}", f"exp_dir={study}", f"seed={cfg.seed}", *cfg.overrides,
-           f"hydra.sweep.dir={prepare.parent}", f"hydra.sweep.subdir={prepare.name}"], "basic")
-    # 1. every language on the large budget: the sources, and each target's large baseline
-    sweep("pretrain", {"language": todo({s: lay.large_scratch(s) for s in langs})},
-          [f"data.hours={large}", *common, f"hydra.sweep.dir={pretrain.parent}",
-           f"hydra.sweep.subdir={pretrain.name}"], launcher)
+    # 0-1. corpora, then every language on the large budget: the sources, and each target's
+    # large baseline
+    pretrain_sources(study, langs, lay.large_hours, common,
+                     [f"exp_dir={study}", f"seed={cfg.seed}", *cfg.overrides], launcher)
     # 2. no pretraining, small budget
     sweep("transfer", {"source": ["none"],
                        "target": todo({t: lay.scratch_small(t) for t in langs})},

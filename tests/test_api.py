@@ -17,28 +17,12 @@ from scipy.signal import resample_poly
 from asrtl import load_model
 from asrtl.api import _cut
 from asrtl.data.audio import load_audio
-from asrtl.data.features import FeatureConfig
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.align import word_timestamps
 from asrtl.models.ctc import CTCModel, ModelConfig
-from asrtl.multilingual.model import MultilingualCTC, checkpoint_meta
 from asrtl.train.checkpoint import save_checkpoint
 from tests.conftest import _run
-
-
-def fake_multilingual(ckpt_dir: Path, corpus_dir: str = "", source: str = "embedded") -> Path:
-    """An untrained two-language checkpoint (languages ``a`` and ``b``) in ``ckpt_dir``,
-    named by its ``best.json``."""
-    vocabs = {"a": Vocabulary.from_texts(["ab"]), "b": Vocabulary.from_texts(["xyz"])}
-    torch.manual_seed(0)
-    model = MultilingualCTC(ModelConfig(name="tiny", dim=32, num_layers=1, heads=2, ffn_dim=64,
-                                        subsampling_channels=8), vocabs)
-    meta = {**checkpoint_meta(vocabs), "parent": None, "step": 1, "epoch": 1,
-            "features": FeatureConfig().to_dict(),
-            "corpus": {lang: {"source": source, "dir": corpus_dir} for lang in vocabs}}
-    ckpt = save_checkpoint(ckpt_dir, "step-000001", model, meta)
-    (ckpt_dir / "best.json").write_text(json.dumps({"name": ckpt.name}))
-    return ckpt
+from tests.helpers import fake_multilingual
 
 
 @pytest.fixture(scope="module")

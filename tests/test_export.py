@@ -15,9 +15,8 @@ from asrtl.api import ASRModel
 from asrtl.data.vocab import Vocabulary
 from asrtl.export import ExportError, export_model, max_abs_diff, onnx_session, run_onnx
 from asrtl.models.ctc import CTCModel, ModelConfig
+from tests.conftest import TINY_MODEL
 
-TINY_MODEL = dict(name="tiny", dim=96, num_layers=3, heads=4, ffn_dim=384,
-                  subsampling_channels=32)
 TOLERANCE = 1e-4  # max |log-prob difference| over valid frames
 BATCH_CLIPS = 8
 

@@ -20,6 +20,7 @@ from asrtl.models.ssl import Wav2Vec2CTC, time_mask
 from asrtl.models.ssl_weights import config_from_huggingface, is_ssl_weights, load_ssl_encoder
 from asrtl.transfer.copy import copy_layers
 from tests.conftest import REPO
+from tests.helpers import hf_config, hf_names
 
 BUILDERS = {"wav2vec2_base": torchaudio.models.wav2vec2_base,
             "xlsr_300m": torchaudio.models.wav2vec2_xlsr_300m,
@@ -52,35 +53,6 @@ def torchaudio_tiny(seed: int = 0, **over) -> torch.nn.Module:
         encoder_ff_interm_features=cfg["ffn_dim"], encoder_ff_interm_dropout=0.0,
         encoder_dropout=0.0, encoder_layer_norm_first=cfg["layer_norm_first"],
         encoder_layer_drop=0.0, aux_num_out=12).eval()
-
-
-def hf_names(state: dict) -> dict:
-    """torchaudio names -> Hugging Face ``Wav2Vec2ForCTC`` names (written independently of
-    the loader's mapping, from the transformers module layout)."""
-    out = {}
-    for k, v in state.items():
-        if k.startswith("aux."):
-            k = "lm_head." + k[4:]
-        elif k.startswith("feature_extractor."):
-            k = "wav2vec2." + k
-        elif k.startswith("encoder.feature_projection."):
-            k = "wav2vec2." + k[len("encoder."):]
-        elif k.startswith("encoder.transformer."):
-            k = "wav2vec2.encoder." + k[len("encoder.transformer."):]
-        out[k] = v.contiguous()
-    return out
-
-
-def hf_config(cfg: ModelConfig) -> dict:
-    return {"model_type": "wav2vec2", "feat_extract_norm": cfg.extractor_mode.split("_")[0],
-            "conv_dim": [c[0] for c in cfg.conv_layers],
-            "conv_kernel": [c[1] for c in cfg.conv_layers],
-            "conv_stride": [c[2] for c in cfg.conv_layers], "conv_bias": cfg.conv_bias,
-            "hidden_size": cfg.dim, "num_hidden_layers": cfg.num_layers,
-            "num_attention_heads": cfg.heads, "intermediate_size": cfg.ffn_dim,
-            "num_conv_pos_embeddings": cfg.pos_conv_kernel,
-            "num_conv_pos_embedding_groups": cfg.pos_conv_groups,
-            "do_stable_layer_norm": cfg.layer_norm_first, "vocab_size": 12}
 
 
 LAYER = r"encoder\.transformer\.layers\.(\d+)\."  # torchaudio's transformer layer N

@@ -14,7 +14,7 @@ from asrtl.models.ssl_weights import to_torchaudio
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.state import RunState, read_metrics
 from tests.conftest import TINY_DATA, _run
-from tests.test_ssl import hf_config, hf_names
+from tests.helpers import hf_config, hf_names
 
 # the tiny wav2vec 2.0 leaves the all-blank plateau after ~15-20 epochs on the tiny corpus;
 # 45 leave a margin for the corpus (eSpeak does not reproduce it sample for sample) and give

@@ -13,7 +13,7 @@ import soxr
 from asrtl.data.audio import load_audio
 from asrtl.data.corpora import babel_words
 from asrtl.data.manifest import clean_transcript, prepare_corpus
-from tests.data.test_real_corpora import _data
+from tests.helpers import data_config
 
 RATE = 8000
 GAP_S = 0.75
@@ -92,7 +92,7 @@ def test_babel_words_drops_tags():
 
 def test_babel_pack_imports_splits_text_and_8k_audio(shared_clips, tmp_path):
     pack, sides = _pack(tmp_path, shared_clips)
-    corpus = prepare_corpus(_data("babel", pack, tmp_path / "cache"), "english")
+    corpus = prepare_corpus(data_config("babel", pack, tmp_path / "cache"), "english")
     assert corpus.splits == ["train", "dev", "test"]  # training, dev, eval
     cuts = {s: list(corpus.cuts(s)) for s in corpus.splits}
     want = {"train": 12, "dev": 2, "test": 2}
@@ -126,12 +126,12 @@ def test_eval_without_transcripts_and_hours(shared_clips, tmp_path):
     """LDC ships eval audio without transcripts: test is then held out of training by speaker;
     data.hours caps training."""
     pack, _ = _pack(tmp_path, shared_clips, eval_transcripts=False)
-    corpus = prepare_corpus(_data("babel", pack, tmp_path / "cache"), "english")
+    corpus = prepare_corpus(data_config("babel", pack, tmp_path / "cache"), "english")
     spk = {s: {c.supervisions[0].speaker for c in corpus.cuts(s)} for s in corpus.splits}
     assert set(corpus.splits) == {"train", "dev", "test"}
     assert spk["test"] and not spk["test"] & spk["train"]
     assert len(corpus.cuts("dev")) == 2
-    small = prepare_corpus(_data("babel", pack, tmp_path / "cache", hours=0.002), "english")
+    small = prepare_corpus(data_config("babel", pack, tmp_path / "cache", hours=0.002), "english")
     train, few = corpus.summary["splits"]["train"], small.summary["splits"]["train"]
     assert few["utterances"] < train["utterances"] and few["hours"] <= train["hours"]
     assert sum(c.duration for c in small.cuts("train")) >= 0.002 * 3600
@@ -139,7 +139,7 @@ def test_eval_without_transcripts_and_hours(shared_clips, tmp_path):
     dev = next(pack.rglob("dev")) / "transcription"
     side = next(dev.glob("*.txt"))
     side.write_text(side.read_text().replace("<breath>", "<breath> edited", 1))
-    edited = prepare_corpus(_data("babel", pack, tmp_path / "cache"), "english")
+    edited = prepare_corpus(data_config("babel", pack, tmp_path / "cache"), "english")
     assert edited.dir != corpus.dir
     assert any("edited" in c.supervisions[0].text for c in edited.cuts("dev"))
     assert small.dir != corpus.dir
@@ -148,7 +148,7 @@ def test_eval_without_transcripts_and_hours(shared_clips, tmp_path):
 def test_babel_bad_packs_fail_in_one_named_line(shared_clips, tmp_path, monkeypatch):
     def fails(pack: Path, exc: type, pattern: str, **kw) -> None:
         with pytest.raises(exc, match=pattern) as err:
-            prepare_corpus(_data("babel", pack, tmp_path / "c", **kw), "english")
+            prepare_corpus(data_config("babel", pack, tmp_path / "c", **kw), "english")
         assert "\n" not in str(err.value)
 
     flat = tmp_path / "not-a-pack"
@@ -162,7 +162,7 @@ def test_babel_bad_packs_fail_in_one_named_line(shared_clips, tmp_path, monkeypa
     orphan = dev / "BABEL_BP_101_20009_20120201_090000_inLine.txt"
     orphan.write_text("[0.000]\nhello there\n[1.000]\n")
     fails(pack, ValueError, r"20009_20120201_090000_inLine.txt: no audio .*skip_bad=true")
-    corpus = prepare_corpus(_data("babel", pack, tmp_path / "c", skip_bad=True), "english")
+    corpus = prepare_corpus(data_config("babel", pack, tmp_path / "c", skip_bad=True), "english")
     assert corpus.summary["bad_utterances"] == {"missing_recording": 1}
     assert len(corpus.cuts("dev")) == 2
     orphan.unlink()
@@ -194,7 +194,7 @@ def test_a_listed_subset_through_a_symlinked_view(shared_clips, tmp_path):
         (view / "training/audio" / f"{side}.sph").symlink_to(conv / f"training/audio/{side}.sph")
         (view / "training/transcription" / f"{side}.txt").symlink_to(
             conv / f"training/transcription/{side}.txt")
-    corpus = prepare_corpus(_data("babel", view.parent, tmp_path / "cache"), "english")
+    corpus = prepare_corpus(data_config("babel", view.parent, tmp_path / "cache"), "english")
     sides = {c.recording.id for s in corpus.splits for c in corpus.cuts(s)}
     assert sides == set(listed) | {"BABEL_BP_101_20001_20120201_090000_inLine"}
     assert len(corpus.cuts("dev")) == 2 and len(corpus.cuts("all")) == 12

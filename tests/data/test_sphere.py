@@ -15,7 +15,7 @@ from lhotse.audio.backend import LibsndfileBackend, get_current_audio_backend
 
 from asrtl.data.audio import load_audio, sphere_coding, sphere_problem
 from asrtl.data.manifest import prepare_corpus
-from tests.data.test_real_corpora import _data, _kaldi_dir
+from tests.helpers import data_config, kaldi_dir
 
 
 def _sphere(path: Path, row: dict, subtype: str) -> Path:
@@ -53,8 +53,8 @@ def test_pcm_ulaw_alaw_sphere_import_and_load(shared_clips, tmp_path, no_sph2pip
         sph = _sphere(tmp_path / f"{row['utt_id']}.sph", row, subtype)
         coded.append(dict(row, abspath=str(sph)))
     assert [sphere_coding(r["abspath"]) for r in coded] == ["pcm", "ulaw", "alaw"]
-    kaldi = _kaldi_dir(tmp_path / "kaldi", coded)
-    corpus = prepare_corpus(_data("kaldi", kaldi, tmp_path / "cache"), "english")
+    kaldi = kaldi_dir(tmp_path / "kaldi", coded)
+    corpus = prepare_corpus(data_config("kaldi", kaldi, tmp_path / "cache"), "english")
     cuts = {c.id: c for c in corpus.cuts("all")}
     assert sorted(cuts) == sorted(r["utt_id"] for r in rows)
     for row in rows:
@@ -83,7 +83,7 @@ def test_sphere_named_wav_and_8k_stereo_sphere(shared_clips, tmp_path, no_sph2pi
     lj = [r for r in shared_clips if r["speaker"] == "ljspeech"][:2]
     rows = [dict(row, utt_id="timit", abspath=str(timit_like)),
             dict(row, utt_id="tel", speaker="tel", abspath=str(stereo)), *lj]
-    corpus = prepare_corpus(_data("kaldi", _kaldi_dir(tmp_path / "k", rows), tmp_path / "c"),
+    corpus = prepare_corpus(data_config("kaldi", kaldi_dir(tmp_path / "k", rows), tmp_path / "c"),
                             "english")
     cuts = {c.id: c for c in corpus.cuts("all")}
     tel = cuts["tel"]
@@ -100,9 +100,9 @@ def test_shorten_sphere_fails_in_one_line_saying_how(shared_clips, tmp_path, no_
     assert problem and "shorten-compressed NIST SPHERE" in problem
     assert "sph2pipe -f wav in.sph out.wav" in problem and "PATH" in problem
     rows = [dict(shared_clips[0], abspath=str(shn)), *shared_clips[1:3]]
-    kaldi = _kaldi_dir(tmp_path / "k", rows)
+    kaldi = kaldi_dir(tmp_path / "k", rows)
     with pytest.raises(ValueError, match=r"shorten-compressed NIST SPHERE .*sph2pipe") as err:
-        prepare_corpus(_data("kaldi", kaldi, tmp_path / "c"), "english")
+        prepare_corpus(data_config("kaldi", kaldi, tmp_path / "c"), "english")
     assert "\n" not in str(err.value) and str(shn) in str(err.value)
     # a manifest made elsewhere (e.g. with sph2pipe) that points at shorten audio: on loading
     rec = Recording(id="shn", sources=[AudioSource(type="file", channels=[0], source=str(shn))],
@@ -127,7 +127,7 @@ def test_shorten_goes_to_sph2pipe_when_it_is_on_path(shared_clips, tmp_path, mon
     shn = _shorten(tmp_path / "spk1.sph", seconds=float(row["duration_s"]))
     assert sphere_problem(shn) is None
     rows = [dict(row, abspath=str(shn)), *[r for r in shared_clips if r["speaker"] == "sb-spk2"]]
-    corpus = prepare_corpus(_data("kaldi", _kaldi_dir(tmp_path / "k", rows), tmp_path / "c"),
+    corpus = prepare_corpus(data_config("kaldi", kaldi_dir(tmp_path / "k", rows), tmp_path / "c"),
                             "english")
     cut = next(c for c in corpus.cuts("all") if c.id == row["utt_id"])
     assert cut.duration == pytest.approx(float(row["duration_s"]), abs=0.01)
@@ -139,6 +139,6 @@ def test_corrupt_sphere_is_named(shared_clips, tmp_path, no_sph2pipe):
     bad.write_bytes(b"NIST_1A\n   1024\nsample_rate -i 16000\n")  # header cut short
     rows = [dict(shared_clips[0], abspath=str(bad)), *shared_clips[1:3]]
     with pytest.raises(ValueError, match=r"unreadable or corrupt audio .*broken.sph") as err:
-        prepare_corpus(_data("kaldi", _kaldi_dir(tmp_path / "k", rows), tmp_path / "c"), "x")
+        prepare_corpus(data_config("kaldi", kaldi_dir(tmp_path / "k", rows), tmp_path / "c"), "x")
     assert "\n" not in str(err.value)
     assert not isinstance(get_current_audio_backend(), LibsndfileBackend)

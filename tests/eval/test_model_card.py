@@ -13,7 +13,7 @@ import yaml
 from asrtl import load_model
 from asrtl.eval.model_card import write_model_card
 from asrtl.models.ctc import num_parameters
-from tests.test_api import fake_multilingual
+from tests.helpers import fake_multilingual
 
 
 @pytest.fixture(scope="module")

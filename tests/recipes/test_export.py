@@ -16,8 +16,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.multilingual.model import MultilingualCTC, checkpoint_meta
 from asrtl.train.checkpoint import save_checkpoint
-from tests.conftest import REPO
-from tests.test_export import TINY_MODEL
+from tests.conftest import REPO, TINY_MODEL
 
 
 def _run(*args: str, tmp: Path) -> subprocess.CompletedProcess:
@@ -49,7 +48,7 @@ def test_export_writes_model_and_interface(run_dir, tmp_path):
     res = _run(f"checkpoint={run_dir}", "format=onnx", f"exp_dir={tmp_path / 'exp'}",
                tmp=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    out = tmp_path / "exp" / "export" / "pretrain" / "turkish"
+    out = tmp_path / "exp" / "export" / "turkish"
     assert (out / "model.onnx").is_file()
     info = json.loads((out / "export.json").read_text())
     assert info["checkpoint"] == str(run_dir / "checkpoints" / "step-000000")
@@ -88,6 +87,6 @@ def test_multilingual_checkpoint_needs_a_language(tmp_path):
     res = _run(f"checkpoint={run}", "language=thai", "format=torchscript", f"exp_dir={exp}",
                tmp=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    info = json.loads((exp / "export" / "multilingual" / "thai+turkish" / "thai"
+    info = json.loads((exp / "export" / "multilingual-thai+turkish" / "thai"
                        / "export.json").read_text())
     assert info["language"] == "thai" and info["vocab"] == vocabs["thai"].tokens

@@ -84,13 +84,13 @@ def test_real_recordings_go_through_the_whole_path(learned, shared_clips, cache_
                                                    tmp_path):
     """The real clips of ../shared/data, read in place from a Kaldi dir: one speaker's six
     recordings adapt (k = 1, 2) and evaluate (the other four) end to end."""
-    from tests.data.test_real_corpora import _kaldi_dir
+    from tests.helpers import kaldi_dir
 
     english = [r for r in shared_clips if r["language"] == "en"]
     kaldi = tmp_path / "kaldi"
-    _kaldi_dir(kaldi / "test", [r for r in english if r["speaker"] == "ljspeech"])
-    _kaldi_dir(kaldi / "dev", [r for r in english if r["speaker"] == "sb-spk1"])
-    _kaldi_dir(kaldi / "train", [r for r in english if r["speaker"] not in ("ljspeech",
+    kaldi_dir(kaldi / "test", [r for r in english if r["speaker"] == "ljspeech"])
+    kaldi_dir(kaldi / "dev", [r for r in english if r["speaker"] == "sb-spk1"])
+    kaldi_dir(kaldi / "train", [r for r in english if r["speaker"] not in ("ljspeech",
                                                                            "sb-spk1")])
     res = _run("speaker_adapt", f"checkpoint={learned}", "data=kaldi", f"data.path={kaldi}",
                "split=test", "speaker=ljspeech", "utts=[1,2]", "method=finetune_lower",

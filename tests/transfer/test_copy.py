@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from asrtl.data.manifest import cut_texts
+from asrtl.data.languages import get_language
+from asrtl.data.text import cldr_words
 from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.transfer.copy import copy_layers
@@ -14,13 +15,17 @@ def _model(vocab: Vocabulary, seed: int, **kw) -> CTCModel:
     return CTCModel(ModelConfig(**{**ARCH, **kw}, vocab_size=len(vocab)))
 
 
-def _vocab(corpus) -> tuple[Vocabulary, list[str]]:
-    texts = cut_texts(corpus.cuts("train"))
+def _vocab(language: str) -> tuple[Vocabulary, list[str]]:
+    """The vocabulary of ``language``'s CLDR words (those the embedded corpus speaks) and
+    those words as five-word sentences: text only, no audio synthesised."""
+    lang = get_language(language)
+    words = cldr_words(lang.locale, lang.script, lang.turkic_casing)
+    texts = [" ".join(words[i:i + 5]) for i in range(0, len(words), 5)]
     return Vocabulary.from_texts(texts), texts
 
 
-def test_default_copies_everything_and_maps_the_head(tiny_corpora):
-    bn_vocab, bn_texts = _vocab(tiny_corpora["bengali"])
+def test_default_copies_everything_and_maps_the_head():
+    bn_vocab, bn_texts = _vocab("bengali")
     src = _model(bn_vocab, 0)
     tgt = _model(bn_vocab, 1)
     report = copy_layers(src, tgt, source_vocab=bn_vocab, target_vocab=bn_vocab,
@@ -32,8 +37,8 @@ def test_default_copies_everything_and_maps_the_head(tiny_corpora):
                              "encoder.layers.2", "head"]
 
 
-def test_chosen_layers_only(tiny_corpora):
-    vocab, _ = _vocab(tiny_corpora["turkish"])
+def test_chosen_layers_only():
+    vocab, _ = _vocab("turkish")
     src, tgt = _model(vocab, 0), _model(vocab, 1)
     before = {k: v.clone() for k, v in tgt.state_dict().items()}
     report = copy_layers(src, tgt, ["encoder.layers.2", "encoder.layers.1"])
@@ -49,9 +54,9 @@ def test_chosen_layers_only(tiny_corpora):
                 assert not torch.equal(v, src.state_dict()[k]), k
 
 
-def test_head_rows_follow_tokens_and_coverage_is_honest(tiny_corpora):
-    bn_vocab, bn_texts = _vocab(tiny_corpora["bengali"])
-    tr_vocab, _ = _vocab(tiny_corpora["turkish"])
+def test_head_rows_follow_tokens_and_coverage_is_honest():
+    bn_vocab, bn_texts = _vocab("bengali")
+    tr_vocab, _ = _vocab("turkish")
     src = _model(tr_vocab, 0)
     tgt = _model(bn_vocab, 1)
     report = copy_layers(src, tgt, source_vocab=tr_vocab, target_vocab=bn_vocab,
@@ -71,8 +76,8 @@ def test_head_rows_follow_tokens_and_coverage_is_honest(tiny_corpora):
     assert report.head.token_coverage == 1.0 and not report.head.new
 
 
-def test_bad_layer_names_and_shapes_are_named(tiny_corpora):
-    vocab, _ = _vocab(tiny_corpora["turkish"])
+def test_bad_layer_names_and_shapes_are_named():
+    vocab, _ = _vocab("turkish")
     src, tgt = _model(vocab, 0), _model(vocab, 1)
     with pytest.raises(ValueError, match=r"unknown layer\(s\) \['encoder.layers.7'\].*valid: "
                                          r"frontend, encoder.layers.0"):
