@@ -19,11 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, print_scores, recipe
 from asrtl.eval.config import DecodeConfig
-from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.multilingual.train import train_multilingual
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
+from asrtl.train.model_card import write_model_card
 
 
 @hydra.main(config_path="../conf", config_name="multilingual", version_base="1.3")

@@ -29,13 +29,13 @@ from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.config import DecodeConfig
-from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
 from asrtl.train import distributed
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
+from asrtl.train.model_card import write_model_card
 from asrtl.train.run import claim_run_dir, run_meta, train_and_score
 from asrtl.transfer.copy import CopyReport, copy_layers
 from asrtl.transfer.source import check_same_architecture, resolve_source, source_budget

@@ -18,13 +18,13 @@ from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
 from asrtl.eval.config import DecodeConfig
 from asrtl.eval.evaluate import evaluate_split, results_dir
-from asrtl.eval.model_card import write_model_card
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
 from asrtl.models.factory import build_model, features_meta
 from asrtl.train import distributed
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.loop import TrainConfig, fit, one_language
+from asrtl.train.model_card import write_model_card
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from asrtl import load_model
-from asrtl.eval.model_card import write_model_card
 from asrtl.models.ctc import num_parameters
+from asrtl.train.model_card import write_model_card
 from tests.helpers import fake_multilingual
 
 
