@@ -51,6 +51,38 @@ def _run(recipe: str, *args: str, cache: Path, timeout: int = 600):
                           timeout=timeout, env=_env(cache))
 
 
+def _run_here(recipe: str, *args: str, cache: Path) -> subprocess.CompletedProcess:
+    """A recipe run inside this process, as :func:`_run` runs it in a subprocess: the same exit
+    code, stdout and stderr, without the 2 s of starting Python and importing torch. For the
+    checks that fail before any work (bad inputs); what trains runs in a subprocess."""
+    import contextlib
+    import io
+    import runpy
+
+    from asrtl.train import run as runs
+
+    held = set(runs._HELD)
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_cache = sys.argv, os.environ.get("ASRTL_CACHE")
+    sys.argv, os.environ["ASRTL_CACHE"] = [f"recipes/{recipe}.py", *args], str(cache)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(REPO / "recipes" / f"{recipe}.py"), run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        for key in set(runs._HELD) - held:  # the run dirs it took: a subprocess would have
+            os.close(runs._HELD.pop(key))   # ended, and the kernel released their locks
+        sys.argv = saved_argv
+        if saved_cache is None:
+            os.environ.pop("ASRTL_CACHE", None)
+        else:
+            os.environ["ASRTL_CACHE"] = saved_cache
+    return subprocess.CompletedProcess(_cmd(recipe, *args), code, out.getvalue(),
+                                       err.getvalue())
+
+
 def _start(recipe: str, *args: str, cache: Path) -> subprocess.Popen:
     """A recipe in the background, its stdout and stderr merged, line by line, unbuffered (its
     own session: ``os.killpg`` ends it and the jobs it starts)."""

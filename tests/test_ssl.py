@@ -4,6 +4,7 @@ format load back under our names with the same outputs, and bad weights are one-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 
@@ -56,9 +57,14 @@ def torchaudio_tiny(seed: int = 0, **over) -> torch.nn.Module:
 
 
 LAYER = r"encoder\.transformer\.layers\.(\d+)\."  # torchaudio's transformer layer N
+# the extractor's norms: group norm in the first block only, or a layer norm in every block
+# (wrapped in fairseq's TransposeLast sequence: block.2.1)
+EXTRACTOR_NORMS = {
+    "group_norm": (r"feature_extractor\.conv_layers\.0\.layer_norm\.(\w+)",
+                   r"feature_extractor.conv_layers.0.2.\1"),
+    "layer_norm": (r"feature_extractor\.conv_layers\.(\d+)\.layer_norm\.(\w+)",
+                   r"feature_extractor.conv_layers.\1.2.1.\2")}
 FAIRSEQ = [  # torchaudio name pattern -> fairseq name (fairseq's module layout)
-    (r"feature_extractor\.conv_layers\.0\.layer_norm\.(\w+)",
-     r"feature_extractor.conv_layers.0.2.\1"),
     (r"feature_extractor\.conv_layers\.(\d+)\.conv\.(\w+)",
      r"feature_extractor.conv_layers.\1.0.\2"),
     (r"encoder\.feature_projection\.projection\.(\w+)", r"post_extract_proj.\1"),
@@ -79,7 +85,7 @@ def fairseq_checkpoint(ta: torch.nn.Module, cfg: ModelConfig, finetuned: bool) -
     """A fairseq checkpoint of ``ta`` as fairseq lays it out (``cfg`` + ``model``)."""
     state = {}
     for k, v in ta.state_dict().items():
-        for pattern, repl in FAIRSEQ:
+        for pattern, repl in [EXTRACTOR_NORMS[cfg.extractor_mode], *FAIRSEQ]:
             if re.fullmatch(pattern, k):
                 state[re.sub(pattern, repl, k)] = v
                 break
@@ -89,7 +95,8 @@ def fairseq_checkpoint(ta: torch.nn.Module, cfg: ModelConfig, finetuned: bool) -
     if not finetuned:  # a pretrained model: quantiser and target projection, no CTC head
         state = {k: v for k, v in state.items() if not k.startswith("proj.")}
         state |= {"quantizer.vars": torch.zeros(1, 4, 8), "final_proj.weight": torch.ones(2, 2)}
-    model = {"_name": "wav2vec2", "extractor_mode": "default", "conv_bias": cfg.conv_bias,
+    model = {"_name": "wav2vec2", "conv_bias": cfg.conv_bias,
+             "extractor_mode": "layer_norm" if cfg.extractor_mode == "layer_norm" else "default",
              "conv_feature_layers": str([tuple(c) for c in cfg.conv_layers]),
              "encoder_embed_dim": cfg.dim, "encoder_layers": cfg.num_layers,
              "encoder_attention_heads": cfg.heads, "encoder_ffn_embed_dim": cfg.ffn_dim,
@@ -160,11 +167,14 @@ def test_huggingface_directory_loads(tmp_path):
 
 
 @pytest.mark.parametrize("finetuned", [False, True])
-def test_fairseq_checkpoint_loads(tmp_path, finetuned):
-    ta = torchaudio_tiny()
+@pytest.mark.parametrize("mode", ["group_norm", "layer_norm"])  # the base models', XLS-R's
+def test_fairseq_checkpoint_loads(tmp_path, finetuned, mode):
+    arch = {"extractor_mode": mode, "layer_norm_first": mode == "layer_norm"}
+    cfg = dataclasses.replace(TINY, **arch)
+    ta = torchaudio_tiny(**arch)
     path = tmp_path / "xlsr_tiny.pt"
-    torch.save(fairseq_checkpoint(ta, TINY, finetuned), path)
-    model, meta = load_ssl_encoder(path, TINY)
+    torch.save(fairseq_checkpoint(ta, cfg, finetuned), path)
+    model, meta = load_ssl_encoder(path, cfg)
     assert meta["format"] == "fairseq"
     assert meta["dropped"] == (["aux"] if finetuned else ["final_proj", "quantizer"])
     assert torch.equal(model.encoder.feature_projection.mask_embedding,

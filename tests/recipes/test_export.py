@@ -16,7 +16,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.multilingual.model import MultilingualCTC, checkpoint_meta
 from asrtl.train.checkpoint import save_checkpoint
-from tests.conftest import REPO, TINY_MODEL
+from tests.conftest import REPO, TINY_MODEL, _run_here
 
 
 def _run(*args: str, tmp: Path) -> subprocess.CompletedProcess:
@@ -63,7 +63,7 @@ def test_bad_inputs_fail_in_one_line(tmp_path):
         ([f"checkpoint={tmp_path}", "format=tflite"], "format must be one of"),
         (["format=onnx"], "checkpoint=..."),
     ]:
-        res = _run(*args, f"exp_dir={tmp_path / 'exp'}", tmp=tmp_path)
+        res = _run_here("export", *args, f"exp_dir={tmp_path / 'exp'}", cache=tmp_path / "cache")
         errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
         assert res.returncode == 2 and len(errors) == 1, res.stderr[-2000:]
         assert expected in errors[0]

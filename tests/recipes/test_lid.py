@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from lhotse import CutSet, Recording, RecordingSet
 
-from tests.conftest import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run, _run_here
 
 LID = ["data.hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
        "bootstrap=200", *[a for a in TINY_DATA if not a.startswith("data.hours")]]
@@ -97,7 +97,7 @@ def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
         (["sources=[assamese,thai]", f"checkpoint={ranked}"], "not sources=['assamese', 'thai']"),
     ]
     for i, (args, needle) in enumerate(cases):
-        res = _run("lid", f"exp_dir={exp}/bad{i}", *LID, *args, cache=cache_dir)
+        res = _run_here("lid", f"exp_dir={exp}/bad{i}", *LID, *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
 

@@ -12,7 +12,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel
 from asrtl.multilingual.model import load_multilingual, load_source
 from asrtl.train.checkpoint import load_checkpoint
-from tests.conftest import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run, _run_here
 
 ML = ["languages=[bengali,turkish]", "model=tiny", "train.epochs=3", "train.batch_duration_s=12",
       "train.num_workers=0", "train.lr=3e-3", "train.warmup_steps=10", "decode.beam_size=8",
@@ -87,7 +87,7 @@ def test_transfers_from_the_shared_encoder(multilingual, cache_dir):
     ([], "languages=..."),
 ])
 def test_bad_inputs_fail_in_one_named_line(args, needle, cache_dir, tmp_path):
-    res = _run("multilingual", "model=tiny", *TINY_DATA, *args, f"exp_dir={tmp_path}",
+    res = _run_here("multilingual", "model=tiny", *TINY_DATA, *args, f"exp_dir={tmp_path}",
                cache=cache_dir)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and lines and needle in lines[-1], res.stderr[-800:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.conftest import REPO, _run_here
 
 
 def _run(*args: str, cache) -> subprocess.CompletedProcess:
@@ -34,7 +34,7 @@ def test_bad_inputs_fail_in_one_named_line(tmp_path):
         ("data.hours=0.1",): "language=",
     }
     for args, needle in cases.items():
-        res = _run(*args, cache=tmp_path)
+        res = _run_here("prepare", *args, f"exp_dir={tmp_path}/exp", cache=tmp_path)
         assert res.returncode == 2, (args, res.stderr)
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], (

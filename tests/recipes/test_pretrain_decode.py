@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import TINY, TRAIN, _run, _start, wait_for_line
+from tests.conftest import TINY, TRAIN, _run, _run_here, _start, wait_for_line
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -137,7 +137,7 @@ def test_bad_inputs_fail_in_one_named_line(pretrained, cache_dir, tmp_path):
         (("decode", f"checkpoint={pretrained}", "decode=viterbi2"), "decode must be greedy"),
     ]
     for (recipe, *args), needle in cases:
-        res = _run(recipe, *args, cache=cache_dir)
+        res = _run_here(recipe, *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and lines[-1].startswith("error: "), (args,
                                                                                     res.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lhotse import CutSet
 
-from tests.conftest import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run, _run_here
 
 RANK = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.lr=3e-3",
         "train.warmup_steps=20", "train.num_workers=0", "target_hours=0.02",
@@ -85,7 +85,7 @@ def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
     ]
     for i, (args, needle) in enumerate(cases):
         run_dir = tmp_path / f"bad{i}"
-        res = _run("rank", f"exp_dir={exp}", f"hydra.run.dir={run_dir}", *RANK, *args,
+        res = _run_here("rank", f"exp_dir={exp}", f"hydra.run.dir={run_dir}", *RANK, *args,
                    cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])

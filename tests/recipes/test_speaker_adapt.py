@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRAIN, _run
+from tests.conftest import TRAIN, _run, _run_here
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_bad_inputs_fail_in_one_named_line(pretrained, cache_dir, tmp_path):  # 
               "method.spec_augment: expected true or false, got 'yes'"),
              ]
     for args, needle in cases:
-        res = _run("speaker_adapt", f"checkpoint={pretrained}", f"exp_dir={tmp_path}/{needle[:4]}",
-                   *args, cache=cache_dir)
+        res = _run_here("speaker_adapt", f"checkpoint={pretrained}",
+                        f"exp_dir={tmp_path}/{needle[:4]}", *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
 

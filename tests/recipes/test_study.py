@@ -6,7 +6,7 @@ import json
 import os
 import signal
 
-from tests.conftest import TINY_DATA, _run, _start, wait_for_line
+from tests.conftest import TINY_DATA, _run, _run_here, _start, wait_for_line
 
 DATA = "overrides=[" + ",".join(f"'{a}'" for a in TINY_DATA if not a.startswith("data.hours")) \
     + "]"
@@ -56,8 +56,8 @@ def test_bad_study_inputs(cache_dir, tmp_path):
                          (["languages=[bengali,lao]"], "thai"),
                          (["languages=[bengali,assamese]", "focus.target=turkish"],
                           "focus.target=turkish is not one of")]:
-        res = _run("study", *args, f"exp_dir={tmp_path}", cache=cache_dir)
+        res = _run_here("study", *args, f"exp_dir={tmp_path}", cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
-    res = _run("report", f"study={tmp_path}", cache=cache_dir)
+    res = _run_here("report", f"study={tmp_path}", cache=cache_dir)
     assert res.returncode == 2 and "no study.json" in res.stderr

@@ -11,7 +11,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from asrtl import load_model
-from tests.conftest import _run
+from tests.conftest import _run, _run_here
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_bad_inputs_fail_in_one_named_line(run, cache_dir, shared_clips, tmp_pat
         ((f"checkpoint={run}",), "missing required setting(s): audio=..."),
     ]
     for args, needle in cases:
-        res = _run("transcribe", *args, f"exp_dir={tmp_path}/exp", cache=cache_dir)
+        res = _run_here("transcribe", *args, f"exp_dir={tmp_path}/exp", cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and lines[-1].startswith("error: "), (args,
                                                                                     res.stderr)

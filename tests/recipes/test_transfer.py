@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_DATA, _run
+from tests.conftest import TINY_DATA, _run, _run_here
 
 # Source pretraining and target adaptation share these settings (the recipe pretrains the
 # missing source with the same train config).
@@ -67,7 +67,8 @@ def test_frozen_strategy_and_bad_inputs(runs, cache_dir, tmp_path):
         (["source=lao"], "closest available relative is 'thai'"),
     ]
     for args, needle in cases:
-        res = _run("transfer", "target=bengali", f"exp_dir={tmp_path}/{len(args)}{needle[:3]}",
+        res = _run_here("transfer", "target=bengali",
+                        f"exp_dir={tmp_path}/{len(args)}{needle[:3]}",
                    *COMMON, *args, cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
