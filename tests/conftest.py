@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,51 @@ TRAIN = ["language=turkish", "model=tiny", "train.epochs=3", "train.batch_durati
 # transcripts means something (the API, transcribe and model-card tests)
 API_TRAIN = [*(a for a in TRAIN if not a.startswith(("train.epochs=", "train.lr="))),
              "train.epochs=15", "train.lr=5e-3"]
+
+
+# `make test` runs `pytest -n 2 --dist loadfile`: each test file is one unit of work for a
+# worker, and (the scheduler below) files sharing a costly session fixture are one unit
+# together, so that it is built once, on one worker; the slowest units go first, so that the
+# two workers finish together (seconds: the `--durations=0` of a full run, BENCHMARKS.md)
+SHARED_FIXTURES = {"tests/recipes/test_transfer.py": "tiny_exp",  # the tiny sources
+                   "tests/recipes/test_rank.py": "tiny_exp",
+                   "tests/test_api.py": "api_run", "tests/train/test_model_card.py": "api_run",
+                   "tests/recipes/test_transcribe.py": "api_run"}
+SLOWEST_FIRST = ["tiny_exp", "tests/recipes/test_study.py", "tests/test_ssl_transfer.py",
+                 "tests/recipes/test_speaker_adapt.py", "tests/recipes/test_pretrain_decode.py",
+                 "api_run", "tests/test_export.py", "tests/recipes/test_lid.py",
+                 "tests/train/test_distributed.py", "tests/recipes/test_export.py",
+                 "tests/recipes/test_multilingual.py", "tests/test_bench_gpu.py",
+                 "tests/train/test_training.py"]
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or the group of files of
+    :data:`SHARED_FIXTURES`."""
+    path = nodeid.split("::")[0]
+    return SHARED_FIXTURES.get(path, path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    order = {unit: i for i, unit in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: order.get(work_unit(item.nodeid), len(order)))  # stable
+
+
+if importlib.util.find_spec("xdist") is not None:
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        """Under ``--dist loadfile``: :func:`work_unit` as the scope, sent in collection order
+        (slowest first) rather than by number of tests. (xdist's ``loadgroup`` would do it
+        with marks, but it cannot rename test ids under pytest 9.)"""
+        if config.getvalue("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling
+
+        class ByWorkUnit(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return work_unit(nodeid)
+
+        config.option.loadscopereorder = False
+        return ByWorkUnit(config, log)
 
 
 def _cmd(recipe: str, *args: str) -> list[str]:
