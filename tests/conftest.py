@@ -43,11 +43,13 @@ API_TRAIN = [*(a for a in TRAIN if not a.startswith(("train.epochs=", "train.lr=
 # two workers finish together (seconds: the `--durations=0` of a full run, BENCHMARKS.md)
 SHARED_FIXTURES = {"tests/recipes/test_transfer.py": "tiny_exp",  # the tiny sources
                    "tests/recipes/test_rank.py": "tiny_exp",
+                   "tests/recipes/test_pretrain_decode.py": "pretrained",
+                   "tests/recipes/test_speaker_adapt.py": "pretrained",
                    "tests/test_api.py": "api_run", "tests/train/test_model_card.py": "api_run",
                    "tests/recipes/test_transcribe.py": "api_run"}
-SLOWEST_FIRST = ["tiny_exp", "tests/recipes/test_study.py", "tests/test_ssl_transfer.py",
-                 "tests/recipes/test_speaker_adapt.py", "tests/recipes/test_pretrain_decode.py",
-                 "api_run", "tests/test_export.py", "tests/recipes/test_lid.py",
+SLOWEST_FIRST = ["pretrained", "tiny_exp", "tests/recipes/test_study.py",
+                 "tests/test_ssl_transfer.py", "api_run", "tests/test_export.py",
+                 "tests/recipes/test_lid.py",
                  "tests/train/test_distributed.py", "tests/recipes/test_export.py",
                  "tests/recipes/test_multilingual.py", "tests/test_bench_gpu.py",
                  "tests/train/test_training.py"]
