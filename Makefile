@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
+# --no-compile: Python compiles what is imported on first use; compiling every file of torch
+# and its CUDA libraries up front took 18 s of a 57 s install
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# --no-compile: Python compiles what is imported on first use; compiling every file of
-	# torch and its CUDA libraries up front took 18 s of a 57 s install
 	$(BIN)/python -m pip install -q --no-compile -e '.[embedded,dev,export]'
 	touch $(STAMP)
 

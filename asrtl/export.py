@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import io
 import json
 import logging
@@ -32,6 +31,7 @@ from torch import nn
 from asrtl.api import ASRModel
 from asrtl.io import write_json_atomic
 from asrtl.models.encoder import SUBSAMPLING
+from asrtl.train.checkpoint import weights_sha256
 
 log = logging.getLogger(__name__)
 
@@ -319,15 +319,6 @@ def check_export(module: nn.Module, path: Path, fmt: str, args: tuple[torch.Tens
         raise ExportError(f"{path} gives output lengths {np.asarray(out_lens).tolist()}, "
                           f"PyTorch {ref_lens.tolist()}")
     return max_abs_diff(out, ref, ref_lens)
-
-
-def weights_sha256(model: nn.Module) -> str:
-    """A fingerprint of ``model``'s weights (names, shapes and values)."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def describe(asr: ASRModel, inputs: str, samples: int) -> dict[str, Any]:

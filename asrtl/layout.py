@@ -56,13 +56,13 @@ def model_name(checkpoint: Any, exp_dir: Any = None) -> str:
     ('multilingual-a+b', 'xlsr_300m')
     """
     path = Path(str(checkpoint)).expanduser().resolve()
+    if path.suffix in CHECKPOINT_SUFFIXES:  # a weights file: in a checkpoint dir, that dir
+        path = path.parent if path.parent.parent.name == "checkpoints" else path.with_suffix("")
     step = None
     if path.parent.name == "checkpoints":
         path, step = path.parent.parent, path.name
     elif path.name == "checkpoints":
         path = path.parent
-    elif path.suffix in CHECKPOINT_SUFFIXES:
-        path = path.with_suffix("")
     root = None if exp_dir is None else Path(str(exp_dir)).expanduser().resolve()
     if root is not None and path.is_relative_to(root) and path != root:
         parts = list(path.relative_to(root).parts)

@@ -57,7 +57,8 @@ def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     method = AdaptConfig.from_dict(cfg.method)  # a bad setting fails before any run dir
-    claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
+    # a rerun with other settings is refused once an adaptation is saved (nothing is lost)
+    claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True), work="*/k*/adapted.json")
     device = resolve_device(cfg.device)
     base = load_checkpoint(cfg.checkpoint)
     cuts = corpus_of(cfg, base).cuts(cfg.split)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import logging
 import os
 import re
 import subprocess
@@ -67,21 +67,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: order.get(work_unit(item.nodeid), len(order)))  # stable
 
 
-if importlib.util.find_spec("xdist") is not None:
-    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-        """Under ``--dist loadfile``: :func:`work_unit` as the scope, sent in collection order
-        (slowest first) rather than by number of tests. (xdist's ``loadgroup`` would do it
-        with marks, but it cannot rename test ids under pytest 9.)"""
-        if config.getvalue("dist") != "loadfile":
-            return None
-        from xdist.scheduler import LoadFileScheduling
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: ignored without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadfile``: :func:`work_unit` as the scope, sent in collection order
+    (slowest first) rather than by number of tests. (xdist's ``loadgroup`` would do it with
+    marks, but it cannot rename test ids under pytest 9.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
 
-        class ByWorkUnit(LoadFileScheduling):
-            def _split_scope(self, nodeid: str) -> str:
-                return work_unit(nodeid)
+    class ByWorkUnit(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
 
-        config.option.loadscopereorder = False
-        return ByWorkUnit(config, log)
+    config.option.loadscopereorder = False
+    return ByWorkUnit(config, log)
 
 
 def _cmd(recipe: str, *args: str) -> list[str]:
@@ -111,6 +111,8 @@ def _run_here(recipe: str, *args: str, cache: Path) -> subprocess.CompletedProce
     from asrtl.train import run as runs
 
     held = set(runs._HELD)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # Hydra configures logging per run
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cache = sys.argv, os.environ.get("ASRTL_CACHE")
     sys.argv, os.environ["ASRTL_CACHE"] = [f"recipes/{recipe}.py", *args], str(cache)
@@ -121,6 +123,13 @@ def _run_here(recipe: str, *args: str, cache: Path) -> subprocess.CompletedProce
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else int(e.code is not None)
     finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+            handler.close()  # the run's log file
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
         for key in set(runs._HELD) - held:  # the run dirs it took: a subprocess would have
             os.close(runs._HELD.pop(key))   # ended, and the kernel released their locks
         sys.argv = saved_argv

@@ -61,6 +61,14 @@ def test_train_defaults_are_the_default_preset():
     assert TrainConfig.from_dict(preset) == TrainConfig()
 
 
+@pytest.mark.parametrize("node", [OmegaConf.create("amp: off"), {"amp": False}, {"amp": None},
+                                  {"amp": "off"}])
+def test_amp_off_however_yaml_or_hydra_spell_it(node):
+    """``amp: off`` in YAML and ``train.amp=false`` on the command line arrive as ``False``,
+    ``train.amp=null`` as ``None``: all are ``off``, as before the settings were typed."""
+    assert TrainConfig.from_dict(node).amp == "off"
+
+
 @pytest.mark.parametrize("bad, needle", [
     ({"epochz": 3}, "unknown train setting(s) train.epochz; known: epochs, lr,"),
     ({"epochs": "many"}, "train.epochs: expected an integer, got 'many'"),

@@ -182,6 +182,24 @@ def test_fairseq_checkpoint_loads(tmp_path, finetuned, mode):
     expect_same(model, ta)
 
 
+def test_fairseq_layer_specs_as_fairseq_writes_them(tmp_path):
+    """fairseq stores ``conv_feature_layers`` as an expression: ``[(512, 10, 5)] + [(512, 3,
+    2)] * 4 + ...`` (XLS-R's and MMS's configs); it is read without eval."""
+    from asrtl.models.ssl_weights import conv_spec
+
+    spec = "[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2"
+    assert tuple(conv_spec(spec)) == TINY.conv_layers
+    ta = torchaudio_tiny()
+    ckpt = fairseq_checkpoint(ta, TINY, finetuned=False)
+    ckpt["cfg"]["model"]["conv_feature_layers"] = spec
+    torch.save(ckpt, tmp_path / "xlsr.pt")
+    model, _ = load_ssl_encoder(tmp_path / "xlsr.pt", TINY)
+    expect_same(model, ta)
+    for bad in ("__import__('os').system('true')", "[(32, 10, 5)] - [1]", "[(32, 10, 5"):
+        with pytest.raises(ValueError, match="conv_feature_layers: "):
+            conv_spec(bad)
+
+
 def test_pickled_fairseq_needs_the_opt_in(tmp_path):
     ta = torchaudio_tiny()
     ckpt = fairseq_checkpoint(ta, TINY, finetuned=False)

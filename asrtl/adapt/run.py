@@ -174,6 +174,9 @@ def _train(model: CTCModel, state: Adaptation, vocab: Vocabulary, cuts: CutSet,
 def save_adapted(out_dir: Path, state: Adaptation, meta: dict[str, Any]) -> None:
     """``adapted.safetensors`` (the adapted parameters alone) and ``adapted.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    # adapted.json last, and none beside weights being replaced: a kill in between leaves
+    # weights without their description, which a rerun adapts anew
+    (out_dir / "adapted.json").unlink(missing_ok=True)
     tensors = {n: p.detach().cpu().contiguous() for n, p in state.params.items()}
     tmp = out_dir / ".adapted.safetensors.tmp"
     save_file(tensors, str(tmp))

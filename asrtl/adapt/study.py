@@ -18,7 +18,7 @@ from asrtl.adapt.run import adapt, save_adapted, speaker_split, subset
 from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
-from asrtl.train.checkpoint import Checkpoint
+from asrtl.train.checkpoint import Checkpoint, weights_sha256
 from asrtl.train.loop import dev_scores
 from asrtl.train.signals import Interrupted, stop_requests
 
@@ -46,9 +46,9 @@ def adapt_speakers(base: Checkpoint, cuts: CutSet, speakers: list[str], ks: list
     Each speaker's utterances are split once (:func:`asrtl.adapt.run.speaker_split`): a
     pool of ``max(ks)`` and the rest, which evaluate every k and are never adapted on.
 
-    Resumable: an adaptation already in ``out_dir`` with the same base checkpoint, settings,
-    seed and utterances is reused, not redone; SIGTERM or SIGINT stops after the current
-    one (the same call again goes on from there).
+    Resumable: an adaptation already in ``out_dir`` with the same base checkpoint (path and
+    weights), settings, seed and utterances is reused, not redone; SIGTERM or SIGINT stops
+    after the current one (the same call again goes on from there).
 
     Args:
         ks: the adaptation utterance counts, ascending.
@@ -62,6 +62,7 @@ def adapt_speakers(base: Checkpoint, cuts: CutSet, speakers: list[str], ks: list
         Interrupted: on a stop signal, after saving the adaptation under way.
     """
     rows = []
+    base_weights = weights_sha256(base.model)  # a run retrained in place is another base
     with stop_requests() as stop:
         for spk in speakers:
             pool, held = speaker_split(cuts, spk, ks[-1], seed)
@@ -69,7 +70,8 @@ def adapt_speakers(base: Checkpoint, cuts: CutSet, speakers: list[str], ks: list
             before = None
             for k in ks:
                 out = out_dir / spk / f"k{k}"
-                meta = {"base_checkpoint": str(base.path), "method": method.name,
+                meta = {"base_checkpoint": str(base.path), "base_weights_sha256": base_weights,
+                        "method": method.name,
                         "settings": method.to_dict(), "seed": seed, "speaker": spk, "k": k,
                         "layers": method.layers, "adapt_ids": pool[:k], "eval_ids": held}
                 row = _finished(out, meta)

@@ -211,7 +211,7 @@ def _from_fairseq(raw: dict[str, Any]) -> tuple[dict[str, torch.Tensor], ModelCo
         "wav2vec2",
         extractor_mode="layer_norm" if model_cfg.get("extractor_mode") == "layer_norm"
         else "group_norm",
-        conv_layers=tuple(ast.literal_eval(layers) if isinstance(layers, str) else layers),
+        conv_layers=tuple(conv_spec(layers) if isinstance(layers, str) else layers),
         conv_bias=bool(model_cfg.get("conv_bias", False)),
         dim=int(model_cfg.get("encoder_embed_dim", 768)),
         num_layers=int(model_cfg.get("encoder_layers", 12)),
@@ -274,3 +274,31 @@ def to_torchaudio(model: Wav2Vec2CTC) -> dict[str, torch.Tensor]:
             continue
         out[k.removeprefix("encoder.") if k.startswith("encoder.feature_extractor.") else k] = v
     return out
+
+
+def conv_spec(text: str) -> list:
+    """fairseq's ``conv_feature_layers`` (``"[(512, 10, 5)] + [(512, 3, 2)] * 4 + ..."``), read
+    without ``eval``: list and tuple literals of integers joined by ``+`` and ``*``.
+
+    Raises:
+        ValueError: anything else, named.
+    """
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [value(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+            left, right = value(node.left), value(node.right)
+            return left + right if isinstance(node.op, ast.Add) else left * right
+        raise ValueError(f"conv_feature_layers: cannot read {ast.unparse(node)!r} in {text!r}")
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"conv_feature_layers: not a list of layers: {text!r}") from None
+    layers = value(tree.body)
+    if not isinstance(layers, list):
+        raise ValueError(f"conv_feature_layers: not a list of layers: {text!r}")
+    return layers

@@ -12,6 +12,7 @@ atomically. Loading rebuilds the model from ``meta.json`` and loads strictly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -183,3 +184,12 @@ def load_trainer_state(ckpt: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint {ckpt} has no trainer.pt (cannot resume)") from None
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError...
         raise ValueError(f"corrupt trainer state {f}: {type(e).__name__}") from None
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """A fingerprint of ``model``'s weights (names, shapes and values)."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

@@ -87,6 +87,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
+        """Builds from a ``train:`` mapping (a dict or an OmegaConf node).
+
+        Raises:
+            ValueError: an unknown key, a value of the wrong type or out of range, naming
+                ``train.<key>``.
+        """
+        d = dict(d)
+        if "amp" in d and d["amp"] in (False, None):  # YAML reads `amp: off` as false
+            d["amp"] = "off"
         cfg = cls(**checked_fields(cls, d, "train"))
         if cfg.select not in SELECT:
             raise ValueError(f"train.select must be one of {', '.join(SELECT)}, got "
@@ -232,7 +241,8 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
             ``stage_epochs`` epochs; the last one continues to the end.
 
     Returns:
-        ``{"best": {...}, "last": {...}, "steps": n, "train_wall_s": s, "audio_s": a}``
+        ``{"best": {...}, "last": {...}, "steps": n, "train_wall_s": s,
+        "audio_s_trained": a}``
         (``best`` and ``last`` on rank 0 only).
     """
     world = distributed.init(device)

@@ -70,11 +70,13 @@ def hold_run_dir(run_dir: Path) -> None:
     _HELD[key] = fd
 
 
-def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
+def claim_run_dir(run_dir: Path, config: dict[str, Any],
+                  work: str = "checkpoints/latest.json") -> bool:
     """Records ``config`` in ``run_dir/run.json``, or checks it against a previous run's.
 
     The directory is held (:func:`hold_run_dir`) until this process ends. An earlier run
-    that failed before its first checkpoint does not count: its ``run.json`` is replaced.
+    that failed before saving any work (no file matching the glob ``work``: its first
+    checkpoint) does not count: its ``run.json`` is replaced.
 
     Returns:
         True when the directory holds an earlier run of the same configuration (resume).
@@ -91,9 +93,9 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
     if not f.is_file():
         write_json_atomic(f, config)
         return False
-    if not (run_dir / "checkpoints" / "latest.json").is_file():
-        # the earlier run stopped before its first checkpoint: nothing of it to resume
-        log.info("%s: the earlier run saved no checkpoint; starting over", run_dir)
+    if not any(run_dir.glob(work)):
+        # the earlier run stopped before it saved anything: nothing of it to resume
+        log.info("%s: the earlier run saved nothing (%s); starting over", run_dir, work)
         write_json_atomic(f, config)
         return False
     old, new = _flatten(json.loads(f.read_text())), _flatten(config)

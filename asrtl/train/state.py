@@ -1,5 +1,8 @@
-"""A training run's resumable state on disk, one layout for every loop (pretraining, transfer,
-multilingual, LID):
+"""A training run's resumable state on disk, one layout for the training loops: :func:`fit`
+(pretraining, transfer, multilingual) through :class:`Progress`, :meth:`RunState.resume` and
+:meth:`RunState.checkpoint`, and the LID trainer (a checkpoint an epoch, through
+:meth:`RunState.save` and :meth:`RunState.latest`). The speaker-adaptation study resumes per
+adaptation instead (``asrtl/adapt/study.py``: a few steps on one batch need no checkpoint)::
 
     <run_dir>/checkpoints/<name>/     weights (safetensors), meta.json, trainer.pt
     <run_dir>/checkpoints/latest.json the checkpoint to resume from

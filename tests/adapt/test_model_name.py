@@ -20,6 +20,7 @@ from asrtl.layout import model_name, source_name
     ("elsewhere/exp/transfer/a-to-b/finetune", "a-to-b-finetune"),  # another exp_dir
     ("/models/english", "english"),
     ("/models/xlsr_300m.pth", "xlsr_300m"),
+    ("exp/pretrain/turkish/checkpoints/step-000400/model.safetensors", "turkish-step-000400"),
 ])
 def test_names_identify_the_model(tmp_path, monkeypatch, checkpoint, name):
     monkeypatch.chdir(tmp_path)

@@ -124,3 +124,12 @@ def test_output_is_named_after_the_model_not_its_last_directory(pretrained, cach
     assert out["settings"] == {"name": "lhuc", "steps": 2, "lr": 0.02, "layers": 2,
                                "kl_weight": 0.5, "spec_augment": False, "early_stop": False,
                                "eval_every": 5}
+    # the same command again reuses every adaptation; other settings are refused, not
+    # written over what is there
+    again = _run("speaker_adapt", f"checkpoint={run}", "speakers=all", "utts=1",
+                 "method=lhuc", "method.steps=2", f"exp_dir={exp}", cache=cache_dir)
+    assert again.returncode == 0 and "adapted)" not in again.stdout, again.stdout[-2000:]
+    assert again.stdout.count(", reused)") == len(out["rows"])
+    other = _run_here("speaker_adapt", f"checkpoint={run}", "speakers=all", "utts=1",
+                      "method=lhuc", "method.steps=3", f"exp_dir={exp}", cache=cache_dir)
+    assert other.returncode == 2 and "method.steps: 2 -> 3" in other.stderr.splitlines()[-1]
