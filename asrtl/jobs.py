@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from asrtl.layout import RunLayout, is_finished
+
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,7 +45,7 @@ def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str)
 
 def pretrain_sources(exp_dir: Path, languages: list[str], hours: float, common: list[str],
                      prepare_args: list[str], launcher: str,
-                     also_prepare: tuple[str, ...] = ()) -> list[str]:
+                     also_prepare: tuple[str, ...] = ()) -> None:
     """The sources of a larger command: each language's corpus prepared first, one at a time
     (synthesis or import uses the cores itself), then pretrained on ``hours``, as two
     multiruns into ``RunLayout(exp_dir).pretrain(<language>, hours)``; finished runs skipped.
@@ -52,12 +54,7 @@ def pretrain_sources(exp_dir: Path, languages: list[str], hours: float, common: 
         common: the pretraining jobs' arguments (``exp_dir=``, ``seed=``, overrides...).
         prepare_args: the preparation jobs' arguments.
         also_prepare: languages whose corpus is prepared but not pretrained (a target).
-
-    Returns:
-        The languages that were pretrained now.
     """
-    from asrtl.layout import RunLayout, is_finished
-
     runs = RunLayout(exp_dir)
     todo = [s for s in languages if not is_finished(runs.pretrain(s, hours), "pretrain")]
     # the multiruns' run dirs, as templates Hydra fills with each ${language}
@@ -68,4 +65,3 @@ def pretrain_sources(exp_dir: Path, languages: list[str], hours: float, common: 
     sweep("pretrain", {"language": todo},
           [f"data.hours={hours:g}", *common, f"hydra.sweep.dir={pretrain.parent}",
            f"hydra.sweep.subdir={pretrain.name}"], launcher)
-    return todo

@@ -26,6 +26,11 @@ class FeatureConfig:
     cmvn: str = "utterance"
     sample_rate: int = 16000
 
+    @property
+    def hop(self) -> int:
+        """Samples between two frames."""
+        return int(self.sample_rate * self.frame_shift_ms / 1000)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -38,7 +43,7 @@ class Fbank(nn.Module):
         if cfg.cmvn not in ("utterance", "none"):
             raise ValueError(f"features.cmvn must be utterance or none, got {cfg.cmvn!r}")
         self.cfg = cfg
-        self.hop = int(cfg.sample_rate * cfg.frame_shift_ms / 1000)
+        self.hop = cfg.hop
         win = int(cfg.sample_rate * cfg.frame_length_ms / 1000)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=cfg.sample_rate, n_fft=512, win_length=win, hop_length=self.hop,

@@ -86,8 +86,7 @@ class ModelConfig:
         hop times :data:`asrtl.models.encoder.SUBSAMPLING` (160 x 4 = 640), for raw-waveform
         ones the product of the convolution strides (320)."""
         if not self.raw_waveform:
-            features = FeatureConfig()
-            return SUBSAMPLING * int(features.sample_rate * features.frame_shift_ms / 1000)
+            return SUBSAMPLING * FeatureConfig().hop
         stride = 1
         for _, _, s in self.conv_layers:
             stride *= s
