@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-repeat lint bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# the learning-dependent tests (pytest -m learning) over N=10 fresh corpus builds and seeds,
+# alternately as `make test` runs them (2 workers, 1 thread) and as plain pytest (2 threads):
+# each test's pass rate (tools/flake_check.py; bench/results/flake_check.json)
+test-repeat: $(STAMP)
+	$(BIN)/python tools/flake_check.py --runs $(or $(N),10)
 
 lint: $(STAMP)
 	$(BIN)/ruff check asrtl recipes tests bench tools

@@ -46,6 +46,7 @@ def _hyps(path: Path) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines())
 
 
+@pytest.mark.learning
 def test_same_text_as_the_decode_recipe(run, model, cache_dir):
     for decode, out in (("greedy", "test"), ("beam", "test-beam")):
         shutil.rmtree(run / "results" / out)  # written by pretrain.py: decode.py rewrites it
@@ -109,6 +110,7 @@ def test_arrays_as_files_resampled_and_down_mixed(model, jfk, tmp_path):
     assert model.transcribe(x8, sample_rate=8000)[0] == model.transcribe(f8)[0]
 
 
+@pytest.mark.learning
 def test_word_timestamps_on_real_clips(model, shared_clips):
     paths = [r["abspath"] for r in shared_clips]
     for decode in ("greedy", "beam"):

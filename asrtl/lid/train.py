@@ -86,6 +86,9 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         cuts: training cuts per language, in class order (``cfg.languages``).
         utterance_weight: weight of :func:`utterance_loss` beside the frame loss.
     """
+    if train.stop_cer is not None:
+        raise ValueError(f"lid.train.stop_cer={train.stop_cer}: a LID classifier has no CER; "
+                         f"leave it null")
     if list(cuts) != list(cfg.languages):
         raise ValueError(f"LID training languages {list(cuts)} differ from the classes "
                          f"{list(cfg.languages)}")

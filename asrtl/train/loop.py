@@ -64,6 +64,10 @@ class TrainConfig:
             (then loss) or ``loss``.
         sync_batchnorm: batch-norm statistics over all GPUs under torchrun (else ignored,
             with a warning).
+        stop_cer: stop after the first epoch whose dev CER is at most this (Lightning's
+            ``EarlyStopping(stopping_threshold=...)``); ``epochs`` is then a cap, and a run that
+            reaches it first says so in a warning. The learning-rate schedule still spans
+            ``epochs``. None: train every epoch.
     """
 
     epochs: int = 20
@@ -84,6 +88,7 @@ class TrainConfig:
     compile: bool = False
     select: str = "cer"
     sync_batchnorm: bool = False
+    stop_cer: float | None = None
 
     @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
@@ -100,9 +105,14 @@ class TrainConfig:
         if cfg.select not in SELECT:
             raise ValueError(f"train.select must be one of {', '.join(SELECT)}, got "
                              f"{cfg.select!r}")
-        if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_duration_s <= 0 or cfg.accum_grad < 1:
-            raise ValueError("train.epochs, train.lr, train.batch_duration_s and "
-                             "train.accum_grad must be > 0")
+        for key, bad in (("epochs", cfg.epochs < 1), ("lr", cfg.lr <= 0),
+                         ("batch_duration_s", cfg.batch_duration_s <= 0),
+                         ("accum_grad", cfg.accum_grad < 1)):
+            if bad:
+                raise ValueError(f"train.{key} must be > 0, got {getattr(cfg, key)!r}")
+        if cfg.stop_cer is not None and not 0 < cfg.stop_cer <= 1:
+            raise ValueError(f"train.stop_cer must be in (0, 1] (a dev CER as a fraction) or "
+                             f"null, got {cfg.stop_cer!r}")
         return cfg
 
 
@@ -287,7 +297,7 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
     from tqdm.auto import tqdm
 
     with stop_requests() as stop:
-        while progress.epoch < cfg.epochs:
+        while progress.epoch < cfg.epochs and not _reached(progress, cfg, device, world.size):
             epoch = progress.epoch
             if progress.batch_in_epoch == 0 and plan.starts(epoch):
                 # moments of what still trains carry over; DDP wraps the model again, to
@@ -364,6 +374,13 @@ def fit(model: CTCModel, data: TrainData, cfg: TrainConfig, run_dir: Path,
                 raise _interrupted(stop, f"after epoch {progress.epoch}", run.ckpt_dir)
     writer.close()
     history = progress.history
+    if cfg.stop_cer is not None and world.main:
+        if _reached(progress, cfg, device, 1):
+            log.info("dev CER %.3f <= train.stop_cer=%g after epoch %d of at most %d: stopped",
+                     history[-1]["valid_cer"], cfg.stop_cer, progress.epoch, cfg.epochs)
+        else:
+            log.warning("dev CER never reached train.stop_cer=%g in the cap of train.epochs=%d "
+                        "(best %.3f)", cfg.stop_cer, cfg.epochs, progress.best.get("cer", 1.0))
     return {"best": progress.best, "last": history[-1] if history else {},
             "steps": progress.step, "train_wall_s": round(time.perf_counter() - wall0, 1),
             "audio_s_trained": round(distributed.mean(trained_audio, device) * world.size, 1)}
@@ -391,6 +408,18 @@ def _epoch_row(progress: Progress, valid: dict[str, float], lr: float, epoch_s: 
             "train_loss": round(sum(losses) / max(len(losses), 1), 4),
             **{f"valid_{k}": round(float(v), 4) for k, v in valid.items()},
             **per_language, "lr": lr, "epoch_s": round(epoch_s, 1)}
+
+
+def _reached(progress: Progress, cfg: TrainConfig, device: torch.device, world_size: int
+             ) -> bool:
+    """Whether the last finished epoch's dev CER met ``train.stop_cer`` (rank 0 validates:
+    under DDP its answer, so that every rank stops after the same epoch)."""
+    if cfg.stop_cer is None:
+        return False
+    met = bool(progress.history) and progress.history[-1].get("valid_cer", 1.0) <= cfg.stop_cer
+    if world_size == 1:
+        return met
+    return distributed.mean(float(met), device) > 0
 
 
 def _stop_requested(stop: StopFlag, device: torch.device, world_size: int) -> bool:

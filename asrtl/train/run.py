@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 
 # Settings that may change between a run and its resumption (budgets, hardware, decoding).
-RESUMABLE_CHANGES = ("train.epochs", "device", "decode", "train.num_workers", "train.compile",
-                     "exp_dir")
+RESUMABLE_CHANGES = ("train.epochs", "train.stop_cer", "device", "decode", "train.num_workers",
+                     "train.compile", "exp_dir")
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

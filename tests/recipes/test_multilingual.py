@@ -12,11 +12,11 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.models.ctc import CTCModel
 from asrtl.multilingual.model import load_multilingual, load_source
 from asrtl.train.checkpoint import load_checkpoint
-from tests.conftest import TINY_DATA, _run, _run_here
+from tests.conftest import SEED, TINY_DATA, _run, _run_here
 
 ML = ["languages=[bengali,turkish]", "model=tiny", "train.epochs=3", "train.batch_duration_s=12",
       "train.num_workers=0", "train.lr=3e-3", "train.warmup_steps=10", "decode.beam_size=8",
-      *TINY_DATA]
+      f"seed={SEED}", *TINY_DATA]
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,7 @@ def multilingual(tiny_corpora, cache_dir, tmp_path_factory):
     return exp, res
 
 
+@pytest.mark.learning
 def test_trains_every_language_and_records_its_heads(multilingual, tiny_corpora):
     exp, res = multilingual
     run = exp / "multilingual" / "bengali+turkish"

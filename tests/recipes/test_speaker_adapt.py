@@ -22,6 +22,7 @@ def learned(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
     return exp / "pretrain" / "turkish"
 
 
+@pytest.mark.learning
 def test_adaptation_lowers_cer_for_the_hardest_speaker(learned, cache_dir, tmp_path):
     # 80 steps, not the preset's 40: over four corpus builds 40 steps lowered the hardest
     # speaker's CER by 0.03-0.14 (CI once saw 0.028; its 3 test utterances are 72 characters),

@@ -12,7 +12,7 @@ from asrtl.eval.evaluate import decode_cuts
 from asrtl.eval.score import score
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.train.loop import TrainConfig, fit, one_language
-from tests.conftest import TINY_MODEL
+from tests.conftest import SEED, TINY_MODEL
 
 FAST = TrainConfig(epochs=20, lr=3e-3, warmup_steps=30, batch_duration_s=12.0,
                    checkpoint_every_steps=1000, num_workers=0, spec_augment=False)
@@ -29,18 +29,19 @@ def trained(tiny_corpora, tmp_path_factory):
     corpus = tiny_corpora["turkish"]
     train, dev = corpus.cuts("train"), corpus.cuts("dev")
     vocab = Vocabulary.from_texts(cut_texts(train))
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     model = CTCModel(ModelConfig(**TINY_MODEL, vocab_size=len(vocab)))
     untrained = {"train": _cer(model, vocab, train), "dev": _cer(model, vocab, dev)}
     run = tmp_path_factory.mktemp("run")
-    data = one_language(vocab, train, dev, FAST, 0, torch.device("cpu"))
-    result = fit(model, data, FAST, run, torch.device("cpu"), 0,
+    data = one_language(vocab, train, dev, FAST, SEED, torch.device("cpu"))
+    result = fit(model, data, FAST, run, torch.device("cpu"), SEED,
                  {"vocab": vocab.tokens, "language": "turkish"})
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return {"model": model, "vocab": vocab, "untrained": untrained, "rows": rows,
             "result": result, "run": run, "corpus": corpus}
 
 
+@pytest.mark.learning
 def test_loss_falls(trained):
     rows = trained["rows"]
     assert len(rows) == FAST.epochs
@@ -48,6 +49,7 @@ def test_loss_falls(trained):
     assert min(r["valid_loss"] for r in rows) < 0.8 * rows[0]["valid_loss"]
 
 
+@pytest.mark.learning
 def test_trained_model_beats_untrained_by_a_wide_margin(trained):
     model, vocab, corpus = trained["model"], trained["vocab"], trained["corpus"]
     trained_train = _cer(model, vocab, corpus.cuts("train"))
