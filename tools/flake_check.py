@@ -82,28 +82,38 @@ def main() -> None:
     p.add_argument("--threads", default="1,2", help="thread counts, alternated over runs")
     p.add_argument("--marker", default="learning", help="pytest -m expression")
     p.add_argument("--label", default="", help="a name for this measurement (before/after)")
-    p.add_argument("--out", default=str(REPO / "bench" / "results" / "flake_check.json"))
+    p.add_argument("--out", default=str(REPO / "bench" / "results" / "flake_check.json"),
+                   help="the JSON, rewritten after every run")
     a = p.parse_args()
     if a.runs < 1:
         p.error(f"--runs must be >= 1, got {a.runs}")
     threads = [int(t) for t in a.threads.split(",")]
     if not threads or any(t not in (1, 2) for t in threads):
         p.error(f"--threads: 1 and/or 2, got {a.threads!r}")
-    runs = []
+    runs: list[dict] = []
+    label = a.label or time.strftime("%Y-%m-%dT%H:%M")
     with tempfile.TemporaryDirectory(prefix="asrtl-flake-") as tmp:
         for i in range(a.first, a.first + a.runs):
             runs.append(one_run(i, threads[(i - a.first) % len(threads)], a.tests, a.marker,
                                 Path(tmp)))
-    tests = sorted({t for r in runs for t in r["outcomes"]})
-    rates = {t: {"passed": sum(r["outcomes"].get(t) == "passed" for r in runs),
-                 "runs": sum(t in r["outcomes"] for r in runs)} for t in tests}
+            rates = save(Path(a.out), label, a, threads, runs)  # after every run: a stopped
     print(f"\npass rates over {len(runs)} runs (fresh corpus build and seed each):")
+    tests = sorted(rates)
     for t in sorted(tests, key=lambda t: (rates[t]["passed"] / max(rates[t]["runs"], 1), t)):
         mark = "" if rates[t]["passed"] == rates[t]["runs"] else "   <-- below 100 %"
         print(f"  {rates[t]['passed']:2d}/{rates[t]['runs']:<2d} {t}{mark}")
-    out = Path(a.out)
+    print(f"-> {a.out} [{label}]")
+    sys.exit(0 if all(r["passed"] == r["runs"] for r in rates.values()) else 1)
+
+
+def save(out: Path, label: str, a: argparse.Namespace, threads: list[int], runs: list[dict]
+         ) -> dict[str, dict[str, int]]:
+    """Writes the measurement ``label`` (its runs so far and each test's pass rate) into
+    ``out``, beside the measurements already there; returns the pass rates."""
+    tests = sorted({t for r in runs for t in r["outcomes"]})
+    rates = {t: {"passed": sum(r["outcomes"].get(t) == "passed" for r in runs),
+                 "runs": sum(t in r["outcomes"] for r in runs)} for t in tests}
     doc = json.loads(out.read_text()) if out.is_file() else {}
-    label = a.label or time.strftime("%Y-%m-%dT%H:%M")
     doc.setdefault("measurements", {})[label] = {
         "marker": a.marker, "tests": a.tests, "threads": threads, "machine": platform.node(),
         "cpus": os.cpu_count(), "git_commit": _commit(), "pass_rates": rates, "runs": runs}
@@ -111,8 +121,7 @@ def main() -> None:
     tmp_out = out.with_suffix(".json.tmp")
     tmp_out.write_text(json.dumps(doc, indent=1))
     os.replace(tmp_out, out)
-    print(f"-> {out} [{label}]")
-    sys.exit(0 if all(r["passed"] == r["runs"] for r in rates.values()) else 1)
+    return rates
 
 
 def _commit() -> str | None:

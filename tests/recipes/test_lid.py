@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from lhotse import CutSet, Recording, RecordingSet
 
-from tests.conftest import SEED, TINY_DATA, _run, _run_here
+from tests.conftest import SEED, TINY_DATA, _run, _run_here, record
 
 LID = ["data.hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
        "bootstrap=200", f"seed={SEED}", *[a for a in TINY_DATA if not a.startswith("data.hours")]]
@@ -29,12 +29,14 @@ def ranked(cache_dir, tmp_path_factory) -> Path:
 @pytest.mark.learning
 def test_bengali_ranks_assamese_first(ranked):
     out = json.loads((ranked / "ranking.json").read_text())
+    acc = json.loads((ranked / "accuracy.json").read_text())
+    record("lid", ranking=out["ranking"], top_share=out["top_share_bootstrap"],
+           utterance_accuracy=acc["utterance_accuracy"])
     assert out["target"] == "bengali" and out["classes"] == ["assamese", "thai", "turkish"]
     scores = [r["score"] for r in out["ranking"]]
     assert [r["source"] for r in out["ranking"]][0] == "assamese"
     assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-3)
     assert out["top_share_bootstrap"]["assamese"] >= 0.9
-    acc = json.loads((ranked / "accuracy.json").read_text())
     assert acc["split"] == "test" and acc["utterance_accuracy"] > 1 / 3  # above chance
     lines = (ranked / "lid_matrix.csv").read_text().splitlines()
     assert lines[0] == "input,assamese,thai,turkish"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lhotse import CutSet
 
-from tests.conftest import SEED, TINY_DATA, _run, _run_here
+from tests.conftest import SEED, TINY_DATA, _run, _run_here, record
 
 # the units ranker at its default units_k=64: at 32 it put turkish first in 1 of 4 corpus builds
 # (margin -0.0013; +0.025 to +0.034 in the others), at 64 assamese by +0.015 to +0.049 in all 4
@@ -34,6 +34,7 @@ def ranked(tiny_corpora, cache_dir, tiny_exp) -> dict:
 @pytest.mark.learning
 def test_every_ranker_puts_the_related_language_first(ranked):
     out = ranked["out"]
+    record("rank", margins={k: v["assamese"] - v["turkish"] for k, v in out["rankers"].items()})
     assert out["target"] == "bengali" and out["sources"] == ["assamese", "turkish"]
     assert set(out["rankers"]) == {"lid_posterior", "lid_posterior_calibrated",
                                    "lid_embedding", "zero_shot", "zero_shot_cer", "ctc_probe",

@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRAIN, _run, _run_here
+from tests.conftest import TRAIN, _run, _run_here, reached, record
 
 
 @pytest.fixture(scope="module")
 def learned(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
-    """A speaker-independent model that has learned something (test CER well under 100 %)."""
+    """A speaker-independent model that has learned something: trained until its dev CER is
+    at most 0.45 (24 epochs on the corpus build of data.seed=0; 30 epochs gave 0.41), 60 at
+    most."""
     exp = tmp_path_factory.mktemp("exp-si")
     args = [a for a in TRAIN if not a.startswith(("train.epochs", "train.checkpoint_every"))]
-    res = _run("pretrain", *args, "train.epochs=30", f"exp_dir={exp}", cache=cache_dir)
+    res = _run("pretrain", *args, "train.epochs=60", "train.stop_cer=0.45", f"exp_dir={exp}",
+               cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
+    reached(exp / "pretrain" / "turkish", 0.45, "speaker_adapt_base")
     return exp / "pretrain" / "turkish"
 
 
@@ -37,8 +41,11 @@ def test_adaptation_lowers_cer_for_the_hardest_speaker(learned, cache_dir, tmp_p
     assert all(r["eval_utts"] >= 3 for r in rows)
     assert max(r["before"]["cer"] for r in rows) < 0.9  # the base model decodes something
     hardest = max(rows, key=lambda r: r["before"]["cer"])
-    assert hardest["after"]["cer"] < hardest["before"]["cer"] - 0.03, hardest
     summary = out["summary"]["5"]
+    record("speaker_adapt", hardest_drop=hardest["before"]["cer"] - hardest["after"]["cer"],
+           mean_drop=summary["before"]["cer"]["mean"] - summary["after"]["cer"]["mean"],
+           worst_before=hardest["before"]["cer"])
+    assert hardest["after"]["cer"] < hardest["before"]["cer"] - 0.03, hardest
     assert summary["after"]["cer"]["mean"] < summary["before"]["cer"]["mean"] - 0.03
 
 

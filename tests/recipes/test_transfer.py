@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED, TINY_DATA, _run, _run_here
+from tests.conftest import SEED, TINY_DATA, _run, _run_here, record
 
 # Source pretraining and target adaptation share these settings (the recipe pretrains the
 # missing source with the same train config).
@@ -39,6 +39,7 @@ def test_related_language_transfer_beats_scratch(runs):
     transfer, scratch = _summary(runs["assamese"]), _summary(runs["none"])
     assert transfer["target_hours"] == scratch["target_hours"] == 0.02
     assert transfer["steps"] == scratch["steps"]
+    record("transfer", transfer_cer=transfer["cer"], scratch_cer=scratch["cer"])
     assert transfer["cer"] < scratch["cer"] - 0.1, (transfer["cer"], scratch["cer"])
 
 
