@@ -83,6 +83,7 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
             lines.append("available:" + ",".join(opts.split(":", 1)[1].split()))
         lines = lines or [type(e).__name__]
         fail(f"bad override: {lines[0]} {lines[-1] if len(lines) > 1 else ''}")
+    _check_added_keys(config_name, overrides)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         fail(f"missing required setting(s): {', '.join(f'{k}=...' for k in missing)}")
@@ -91,6 +92,31 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
         problem = unwritable(Path(str(value)).expanduser()) if value else None
         if problem:
             fail(f"{key}={value}: {problem}")
+
+
+def _check_added_keys(config_name: str, overrides: list[str]) -> None:
+    """``+key=value`` (and ``++key=value``) adds a key Hydra would otherwise refuse: a
+    misspelt setting then trains silently with its default. Only keys the recipe's config
+    already has, or config groups (``+method=kl``), may be given so."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    added = [a for a in overrides if a.startswith("+")]
+    if not added:
+        return
+    plain = [a for a in overrides if not a.startswith("+")]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        base = compose(config_name, overrides=plain)
+    for arg in added:
+        key = arg.lstrip("+").split("=", 1)[0]
+        if (CONF_DIR / key.split("@")[0]).is_dir():  # a config group
+            continue
+        if OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
+            fail(f"unknown setting {key} (given as {arg}): {config_name} has no such key; "
+                 f"see conf/{config_name}.yaml")
+
+
+_ABSENT = object()
 
 
 def unwritable(path: Path) -> str | None:

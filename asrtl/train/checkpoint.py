@@ -77,6 +77,7 @@ def save_checkpoint(ckpt_dir: Path, name: str, model: nn.Module, meta: dict[str,
     tmp.mkdir()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / "model.safetensors"))
+    _as_umask_allows(tmp / "model.safetensors")
     meta = {"format_version": FORMAT_VERSION, "architecture": model.cfg.to_dict(),
             "git_commit": git_commit(), **meta}
     (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str),
@@ -87,6 +88,14 @@ def save_checkpoint(ckpt_dir: Path, name: str, model: nn.Module, meta: dict[str,
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+def _as_umask_allows(path: Path) -> None:
+    """Gives ``path`` the mode every other file of a checkpoint has (0666 less the umask):
+    safetensors writes its file 0600, which a shared results directory cannot read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -121,6 +130,36 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
         raise ValueError(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
                          f"reads format {FORMAT_VERSION}")
     return meta
+
+
+def damage(ckpt: Path) -> str | None:
+    """Why the checkpoint directory ``ckpt`` cannot be resumed from, or None when it is whole:
+    a missing or corrupt ``meta.json``, weights missing, truncated (shorter than their own
+    header says) or unreadable, no ``trainer.pt``. Reads the headers only."""
+    if not ckpt.is_dir():
+        return f"{ckpt} does not exist"
+    try:
+        read_meta(ckpt)
+    except (FileNotFoundError, ValueError) as e:
+        return str(e)
+    weights = ckpt / "model.safetensors"
+    try:
+        with weights.open("rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 0 < size < 2**27:
+                raise ValueError
+            header = json.loads(f.read(size))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except FileNotFoundError:
+        return f"checkpoint {ckpt} has no model.safetensors"
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError):
+        return f"corrupt checkpoint weights {weights}"
+    if weights.stat().st_size < 8 + size + end:
+        return f"truncated checkpoint weights {weights}"
+    if not (ckpt / "trainer.pt").is_file():
+        return f"checkpoint {ckpt} has no trainer.pt"
+    return None
 
 
 def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Checkpoint:

@@ -27,7 +27,13 @@ from torch import nn
 
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import ModelConfig
-from asrtl.train.checkpoint import load_trainer_state, load_weights, read_meta, save_checkpoint
+from asrtl.train.checkpoint import (
+    damage,
+    load_trainer_state,
+    load_weights,
+    read_meta,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +109,42 @@ class RunState:
         self.keep = keep
 
     def latest(self) -> Path | None:
-        """The checkpoint to resume from, or None for a fresh run."""
+        """The checkpoint to resume from, or None for a fresh run: the one ``latest.json``
+        names, or, when that one is damaged or gone (a disk that filled up, a file removed:
+        :func:`asrtl.train.checkpoint.damage`), the newest whole one before it, with a
+        warning naming what was skipped.
+
+        Raises:
+            ValueError: checkpoints exist, and none of them is whole.
+        """
+        named = self._named_latest()
+        others = sorted((p for p in self.ckpt_dir.glob("*") if p.is_dir()
+                         and not p.name.endswith(".tmp") and p != named), reverse=True)
+        candidates = ([named] if named is not None else []) + others
+        skipped = []
+        for path in candidates:
+            problem = damage(path)
+            if problem is None:
+                for why in skipped:
+                    log.warning("skipping a damaged checkpoint: %s; resuming from %s", why,
+                                path.name)
+                return path
+            skipped.append(problem)
+        if skipped:
+            raise ValueError(f"no whole checkpoint in {self.ckpt_dir} to resume from ("
+                             f"{'; '.join(skipped)}): remove {self.run_dir} to start over")
+        return None
+
+    def _named_latest(self) -> Path | None:
+        """The checkpoint ``latest.json`` names (None: no pointer, or an unreadable one)."""
         pointer = self.ckpt_dir / "latest.json"
-        if not pointer.is_file():
+        try:
+            return self.ckpt_dir / str(json.loads(pointer.read_text())["name"])
+        except FileNotFoundError:
             return None
-        return self.ckpt_dir / json.loads(pointer.read_text())["name"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s is unreadable: looking for the newest whole checkpoint", pointer)
+            return None
 
     def trainer_state(self) -> dict[str, Any] | None:
         """The latest checkpoint's trainer state (optimizer, counters), or None."""
