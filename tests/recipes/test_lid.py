@@ -12,7 +12,9 @@ from lhotse import CutSet, Recording, RecordingSet
 
 from tests.conftest import SEED, TINY_DATA, _run, _run_here, record
 
-LID = ["data.hours=0.03", "train.epochs=6", "train.batch_duration_s=20", "train.num_workers=0",
+# 10 epochs: after 6, assamese led bengali's ranking in 2 of 2 corpus builds but its bootstrap
+# share was 0.845 in one (tools/flake_check.py)
+LID = ["data.hours=0.03", "train.epochs=10", "train.batch_duration_s=20", "train.num_workers=0",
        "bootstrap=200", f"seed={SEED}", *[a for a in TINY_DATA if not a.startswith("data.hours")]]
 
 
