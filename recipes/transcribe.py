@@ -8,6 +8,10 @@ Prints ``<id or path> <text>``, one line per file (ids from a ``wav.scp``, paths
 and writes the text and word timestamps of every file to
 ``<exp_dir>/transcribe/<name>/transcripts.json``. Decoding is :mod:`asrtl.api`'s, the same as
 ``recipes/decode.py``'s.
+
+Nothing is cached: the only corpus read is the checkpoint's training manifest, for the words
+of ``decode=beam lexicon=train``, where the checkpoint recorded it, or, given
+``data.cache_dir=C`` (a cache moved or copied), at the same place under ``C``.
 """
 
 import logging
@@ -18,7 +22,9 @@ from omegaconf import DictConfig, ListConfig
 
 from asrtl.api import load_model
 from asrtl.cli import check_overrides, recipe
+from asrtl.errors import MissingInput, UserError
 from asrtl.eval.config import check_search
+from asrtl.eval.decode import lexicon_words
 from asrtl.io import write_json_atomic
 from asrtl.layout import RunLayout
 
@@ -38,17 +44,17 @@ def audio_files(audio: str | list[str]) -> list[tuple[str, Path]]:
     if isinstance(audio, (list, tuple, ListConfig)):
         files = [(str(a), Path(str(a)).expanduser()) for a in audio]
         if not files:
-            raise ValueError("audio=[] is empty: give audio files, a directory or a wav.scp")
+            raise UserError("audio=[] is empty: give audio files, a directory or a wav.scp")
         return files
     path = Path(str(audio)).expanduser()
     if path.is_dir():
         found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
                        and p.is_file())
         if not found:
-            raise ValueError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in {path}")
+            raise UserError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in {path}")
         return [(str(p), p) for p in found]
     if not path.exists():
-        raise FileNotFoundError(f"audio not found: {path}")
+        raise MissingInput(f"audio not found: {path}")
     if path.suffix != ".scp":
         return [(str(audio), path)]
     files = []
@@ -58,13 +64,33 @@ def audio_files(audio: str | list[str]) -> list[tuple[str, Path]]:
         key, _, src = line.strip().partition(" ")
         src = src.strip()
         if not src:
-            raise ValueError(f"{path}:{n}: expected '<id> <audio path>', got {line.strip()!r}")
+            raise UserError(f"{path}:{n}: expected '<id> <audio path>', got {line.strip()!r}")
         if src.endswith("|"):
-            raise ValueError(f"{path}:{n}: {key!r} is a piped command; give audio files")
+            raise UserError(f"{path}:{n}: {key!r} is a piped command; give audio files")
         files.append((key, Path(src).expanduser()))
     if not files:
-        raise ValueError(f"{path} lists no audio")
+        raise UserError(f"{path} lists no audio")
     return files
+
+
+def moved_corpus(meta: dict, cache_dir: str) -> dict:
+    """``meta`` with its corpus dirs (``corpus.dir``; a multilingual checkpoint's, per
+    language) moved from the cache they were built in (``config.data.cache_dir``) to
+    ``cache_dir``; a dir outside that cache stays."""
+    built = ((meta.get("config") or {}).get("data") or {}).get("cache_dir")
+    if not built:
+        return meta
+    old, new = Path(str(built)).expanduser().resolve(), Path(cache_dir).expanduser().resolve()
+
+    def move(corpus: dict) -> dict:
+        d = Path(str(corpus.get("dir") or "")).expanduser().resolve()
+        return ({**corpus, "dir": str(new / d.relative_to(old))}
+                if corpus.get("dir") and d.is_relative_to(old) else corpus)
+
+    corpus = meta.get("corpus") or {}
+    corpus = ({k: move(v) for k, v in corpus.items()} if meta.get("kind") == "multilingual"
+              else move(corpus))
+    return {**meta, "corpus": corpus}
 
 
 @hydra.main(config_path="../conf", config_name="transcribe", version_base="1.3")
@@ -73,9 +99,12 @@ def main(cfg: DictConfig) -> None:
     search = check_search(cfg.decode)
     files = audio_files(cfg.audio)
     model = load_model(cfg.checkpoint, device=cfg.device, language=cfg.language)
+    lexicon = None if cfg.lexicon in (None, "none") else cfg.lexicon
+    if search == "beam" and lexicon == "train" and cfg.data.cache_dir:  # words from there
+        lexicon = lexicon_words("train", moved_corpus(model.meta, cfg.data.cache_dir),
+                                model.language)
     results = model.transcribe(
-        [path for _, path in files], decode=search,
-        lexicon=None if cfg.lexicon in (None, "none") else cfg.lexicon, kenlm=cfg.kenlm,
+        [path for _, path in files], decode=search, lexicon=lexicon, kenlm=cfg.kenlm,
         beam_size=cfg.beam_size, batch_duration_s=cfg.batch_duration_s)
     runs = RunLayout(cfg.exp_dir)
     out = (runs.exp_dir / "transcribe" / cfg.name if cfg.name else

@@ -53,6 +53,8 @@ SHARED_FIXTURES = {"tests/recipes/test_transfer.py": "tiny_exp",  # the tiny sou
                    "tests/recipes/test_rank.py": "tiny_exp",
                    "tests/recipes/test_pretrain_decode.py": "pretrained",
                    "tests/recipes/test_speaker_adapt.py": "pretrained",
+                   "tests/faults/test_decode_faults.py": "pretrained",
+                   "tests/faults/test_checkpoint_faults.py": "pretrained",
                    "tests/test_api.py": "api_run", "tests/train/test_model_card.py": "api_run",
                    "tests/recipes/test_transcribe.py": "api_run"}
 SLOWEST_FIRST = ["pretrained", "tiny_exp", "tests/recipes/test_study.py",

@@ -9,11 +9,13 @@ libsndfile (:func:`soundfile_for`) and needs sph2pipe only for shorten-compresse
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import lhotse
 import numpy as np
 from lhotse.audio.backend import (
     LibsndfileBackend,
@@ -22,7 +24,32 @@ from lhotse.audio.backend import (
 )
 from lhotse.cut import Cut
 
+from asrtl.errors import UserError
+
 SAMPLE_RATE = 16000
+_LHOTSE_DIR = os.path.dirname(os.path.abspath(lhotse.__file__)) + os.sep
+
+
+class _LhotseRootInfo(logging.Filter):
+    """Drops what lhotse logs below WARNING on the *root* logger (its modules call
+    ``logging.info`` directly): ``Using audioread. Available backends: ...`` when a file is
+    not audio (a zero-byte or fake ``.wav``) came before the one-line error of every recipe.
+    lhotse's warnings and errors, and every record of a named logger (asrtl's), pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and record.levelno < logging.WARNING
+                    and os.path.abspath(record.pathname).startswith(_LHOTSE_DIR))
+
+
+def _quiet_lhotse_root_info() -> None:
+    """Installs :class:`_LhotseRootInfo` on the root logger, once (logging configuration, as
+    Hydra's per run, replaces handlers but keeps a logger's filters)."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _LhotseRootInfo) for f in root.filters):
+        root.addFilter(_LhotseRootInfo())
+
+
+_quiet_lhotse_root_info()
 _SPHERE_MAGIC = b"NIST_1A"
 _MAX_HEADER_BYTES = 1 << 16
 
@@ -149,6 +176,6 @@ def load_audio(cut: Cut, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         sources = ", ".join(s.source if isinstance(s.source, str) else f"<{s.type}>"
                             for s in cut.recording.sources)
         reason = next((p for p in map(sphere_problem, files) if p), None) or one_line(e)
-        raise ValueError(f"cannot read audio of {cut.id!r} ({sources}): {reason}") from e
+        raise UserError(f"cannot read audio of {cut.id!r} ({sources}): {reason}") from e
     audio = np.asarray(audio, dtype=np.float32)
     return audio.mean(axis=0) if audio.ndim == 2 else audio

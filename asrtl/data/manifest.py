@@ -8,6 +8,7 @@ result is the same directory layout in the cache: ``{split}_{recordings,supervis
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -23,11 +24,12 @@ from lhotse import CutSet, RecordingSet, SupervisionSet
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from asrtl.data.corpora import IMPORTERS, Bad
+from asrtl.data.corpora import IMPORTERS, SPLIT_NAMES, Bad
 from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
 from asrtl.data.text import normalize, out_of_script
+from asrtl.errors import MissingInput, UserError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class Corpus:
             return CutSet.from_cuts(c for s in self.splits for c in self.cuts(s))
         path = self.dir / f"{split}_cuts.jsonl.gz"
         if not path.is_file():
-            raise ValueError(f"corpus {self.dir} has no split {split!r} (has {self.splits})")
+            raise UserError(f"corpus {self.dir} has no split {split!r} (has {self.splits})")
         return CutSet.from_file(path).to_eager()
 
 
@@ -91,7 +93,7 @@ def _embedded_config(data: Mapping[str, Any], seed: int) -> EmbeddedConfig:
                 raise ValueError
         except (TypeError, ValueError):
             expected = "[low, high]" if pair else type(f.default).__name__
-            raise ValueError(f"data.{f.name}: expected {expected}, got {value!r}") from None
+            raise UserError(f"data.{f.name}: expected {expected}, got {value!r}") from None
     kwargs.setdefault("seed", seed)
     return EmbeddedConfig(**kwargs)
 
@@ -124,7 +126,7 @@ def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0,
         out = _prepare_real(source, data, language, seed, cache, hold_out)
         lang = language
     else:
-        raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
+        raise UserError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return Corpus(language=lang, source=source, dir=out, summary=summary)
 
@@ -142,7 +144,7 @@ def _bad_handler(skip_bad: bool, counts: dict[str, int], where: str = "") -> Bad
     def bad(kind: str, msg: str) -> None:
         counts[kind] = counts.get(kind, 0) + 1
         if not skip_bad:
-            raise ValueError(f"{where}{msg} (data.skip_bad=true drops such utterances)")
+            raise UserError(f"{where}{msg} (data.skip_bad=true drops such utterances)")
 
     return bad
 
@@ -151,23 +153,28 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
                   cache: Path, hold_out: bool = True) -> Path:
     path = data.get("path")
     if not path:
-        raise ValueError(f"data={source} needs data.path=<corpus directory or manifest>")
+        raise UserError(f"data={source} needs data.path=<corpus directory or manifest>")
     # one setting for a study of many languages: data.path=/corpora/{language}
     path = Path(str(path).replace("{language}", language)).expanduser().resolve()
     if not path.exists():
-        raise FileNotFoundError(f"data.path not found: {path}")
+        raise MissingInput(f"data.path not found: {path}")
     hours = data.get("hours")
     if hours is not None and (isinstance(hours, bool) or _number(hours) is None
                               or _number(hours) < 0):
-        raise ValueError(f"data.hours: expected hours of audio (or null: all), got {hours!r}")
+        raise UserError(f"data.hours: expected hours of audio (or null: all), got {hours!r}")
     params = {"source": source, "path": str(path), "files": _fingerprint(path),
               "language": language, "seed": seed, "hours": hours,
               **{k: data.get(k) for k in ("out_of_script", "skip_bad", "dev_fraction",
                                           "test_fraction", "sample_rate")}}
     if not hold_out:  # only then: the cache keys of held-out corpora stay as they were
         params["hold_out"] = False
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    cached = sorted((cache / source / language / key).glob("corpus-*/summary.json"))
+    audio = audio_stats(source, path)
+    legacy = _key(params)  # the key before it covered the audio files
+    params["audio"] = hashlib.sha1("".join(f"{p}:{st}\n" for p, st in audio.items()
+                                           ).encode()).hexdigest()
+    key = _key(params)
+    cached = (sorted((cache / source / language / key).glob("corpus-*/summary.json"))
+              or _unchanged_since(cache / source / language / legacy, audio))
     if cached:  # one corpus per key, named by what it holds (older ones: corpus-allh)
         out = cached[0].parent
         log.info("reusing cached %s manifests in %s", source, out)
@@ -182,9 +189,10 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
                for split, (recs, sups) in manifests.items()}
     splits = _assign_splits(cleaned, seed, float(data.get("dev_fraction", 0.1)),
                             float(data.get("test_fraction", 0.1)), hold_out)
-    dropped = {k: n for k, n in counts.items() if k != "out_of_script"}
+    dropped, noted = split_counts(counts, data.get("out_of_script"))
     if dropped:
-        log.warning("%s: dropped bad utterances (data.skip_bad=true): %s", path, dropped)
+        log.warning("%s: dropped bad utterances (data.skip_bad=true, data.out_of_script=drop): "
+                    "%s", path, dropped)
     warnings = [*_small_held_out(cleaned, splits, path)]
     name = "corpus-all"  # the whole training split
     if hours and "train" in splits:
@@ -199,10 +207,96 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     for warning in warnings:
         log.warning("%s", warning)
     summary = {"language": language, "source": source, "path": str(path), "key": key,
-               "params": params, "bad_utterances": counts, "warnings": warnings}
+               "params": params, "dropped_utterances": dropped,
+               "noted_utterances": noted, "bad_utterances": counts, "warnings": warnings}
     out = cache / source / language / key / name
     write_manifests(splits, out, summary)
     return out
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _unchanged_since(key_dir: Path, audio: Mapping[str, str]) -> list[Path]:
+    """The ``summary.json`` of a corpus cached under a key that did not cover the audio files
+    (asrtl before it did), when every one of ``audio`` is there and was last modified (or
+    replaced: its ctime) before that corpus was written; else ``[]`` (it is rebuilt)."""
+    cached = sorted(key_dir.glob("corpus-*/summary.json"))
+    if not cached or any(st == "missing" for st in audio.values()):
+        return []
+    built = cached[0].stat().st_mtime_ns
+    for p in audio:
+        st = os.stat(p)
+        if max(st.st_mtime_ns, st.st_ctime_ns) >= built:
+            return []
+    return cached
+
+
+def audio_stats(source: str, path: Path) -> dict[str, str]:
+    """``{audio file: "<size>:<mtime_ns>"}`` (``"missing"`` when absent) of every audio file
+    that importing the corpus at ``path`` reads, found without reading any audio (the paths
+    of a Kaldi ``wav.scp``, the clips of Common Voice TSVs, a BABEL pack's ``audio/`` files, a
+    lhotse manifest's recordings): part of the cache key, so that an audio file fixed or
+    replaced in place rebuilds the corpus. One ``os.stat`` per file."""
+    out = {}
+    for f in sorted(set(_audio_files(source, path))):
+        try:
+            st = os.stat(f)
+            out[str(f)] = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            out[str(f)] = "missing"  # the import names it
+    return out
+
+
+def _audio_files(source: str, path: Path) -> list[Path]:
+    """The audio files of :func:`audio_stats`; what cannot be parsed is left to the import,
+    which names it."""
+    if source == "kaldi":
+        scps = [path / "wav.scp"] if (path / "wav.scp").is_file() else (
+            [d / "wav.scp" for d in sorted(path.iterdir()) if d.name in SPLIT_NAMES]
+            if path.is_dir() else [])
+        files = []
+        for scp in (f for f in scps if f.is_file()):
+            for line in scp.read_text(encoding="utf-8", errors="replace").splitlines():
+                src = line.strip().partition(" ")[2].strip()
+                if src and not src.endswith("|"):
+                    files.append(Path(src))
+        return files
+    if source == "commonvoice":
+        files = []
+        for tsv in sorted(path.glob("*.tsv")):
+            with tsv.open(encoding="utf-8", newline="", errors="replace") as f:
+                rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+                if "path" in (rows.fieldnames or []):
+                    files += [path / "clips" / row["path"] for row in rows if row.get("path")]
+        return files
+    if source == "babel":
+        return [f for conv in path.rglob("conversational") if conv.is_dir()
+                for f in conv.glob("*/audio/*") if f.is_file()]
+    if source == "lhotse":
+        manifests = [path] if path.is_file() else sorted(path.glob("*cuts*.jsonl*"))
+        files = []
+        for m in manifests:
+            try:
+                files += [Path(src.source) for cut in CutSet.from_jsonl_lazy(m)
+                          if cut.has_recording for src in cut.recording.sources
+                          if src.type == "file"]
+            except Exception:  # noqa: BLE001 (not a manifest: the import says so)
+                continue
+        return files
+    return []
+
+
+def split_counts(counts: Mapping[str, int], out_of_script: str | None
+                 ) -> tuple[dict[str, int], dict[str, int]]:
+    """The counts of an import's noted utterances by kind, as ``(dropped, kept)``: under
+    ``data.out_of_script=warn`` (the default) transcripts outside the script are kept, only
+    noted; every other kind counted (``data.skip_bad``, ``out_of_script=drop``) was dropped.
+    (``summary.json``'s ``bad_utterances`` holds both, as it always did.)"""
+    kept_kinds = ("out_of_script",) if str(out_of_script or "warn") == "warn" else ()
+    return ({k: n for k, n in counts.items() if k not in kept_kinds},
+            {k: n for k, n in counts.items() if k in kept_kinds})
 
 
 def _number(value: Any) -> float | None:
@@ -251,11 +345,11 @@ def _clean(recs: RecordingSet, sups: SupervisionSet | None, label: str, lang: La
            data: Mapping[str, Any], counts: dict[str, int], where: str) -> CutSet:
     """Validates and normalises supervisions; returns cuts. Bad ones raise or are counted."""
     if sups is None or len(sups) == 0:
-        raise ValueError(f"{where}: no transcribed utterances")
+        raise UserError(f"{where}: no transcribed utterances")
     bad = _bad_handler(bool(data.get("skip_bad", False)), counts, f"{where}: ")
     policy = str(data.get("out_of_script", "warn"))
     if policy not in ("warn", "refuse", "drop"):
-        raise ValueError(f"data.out_of_script must be warn, refuse or drop, got {policy!r}")
+        raise UserError(f"data.out_of_script must be warn, refuse or drop, got {policy!r}")
     rec_ids = set(recs.ids)
     kept = []
     for sup in sups:
@@ -277,14 +371,14 @@ def _clean(recs: RecordingSet, sups: SupervisionSet | None, label: str, lang: La
                 msg = (f"utterance {sup.id!r}: characters outside the {lang.script.title()} "
                        f"script: {''.join(sorted(set(foreign)))!r}")
                 if policy == "refuse":
-                    raise ValueError(f"{where}: {msg} (data.out_of_script=warn|drop)")
+                    raise UserError(f"{where}: {msg} (data.out_of_script=warn|drop)")
                 if policy == "drop":
                     continue
                 log.warning("%s: %s", where, msg)
         kept.append(fastcopy(sup, text=text, language=label,
                              custom={**(sup.custom or {}), "raw_text": sup.text}))
     if not kept:
-        raise ValueError(f"{where}: no usable utterances left")
+        raise UserError(f"{where}: no usable utterances left")
     return CutSet.from_manifests(recordings=recs, supervisions=SupervisionSet.from_segments(
         kept)).trim_to_supervisions(keep_overlapping=False).to_eager()
 
@@ -329,11 +423,11 @@ def _assign_splits(cleaned: dict[str, CutSet], seed: int, dev_fraction: float,
     if not hold_out:
         return splits
     if "train" not in splits:
-        raise ValueError(f"corpus has no training split (has {sorted(splits)})")
+        raise UserError(f"corpus has no training split (has {sorted(splits)})")
     for name, frac in (("test", test_fraction), ("dev", dev_fraction)):
         if name not in splits:
             if len(splits["train"]) < 2:
-                raise ValueError(f"too few utterances ({len(splits['train'])}) to hold out {name}")
+                raise UserError(f"too few utterances ({len(splits['train'])}) to hold out {name}")
             splits["train"], splits[name] = _split_by_speaker(splits["train"], frac, seed, name)
     return splits
 
@@ -367,8 +461,16 @@ def format_summary(corpus: Corpus) -> str:
         syn = s["synthesis"]
         lines.append(f"synthesis: {syn['audio_s']:.0f} s of audio in {syn['wall_s']:.1f} s "
                      f"({syn['audio_s_per_wall_s']:.0f}x real time, {syn['workers']} workers)")
-    if s.get("bad_utterances"):
-        lines.append(f"bad utterances: {s['bad_utterances']}")
+    if "dropped_utterances" in s:
+        dropped, noted = s["dropped_utterances"], s.get("noted_utterances", {})
+    else:  # a corpus cached before the two were apart
+        dropped, noted = split_counts(s.get("bad_utterances") or {},
+                                      (s.get("params") or {}).get("out_of_script"))
+    if dropped:
+        lines.append(f"bad utterances dropped: {dropped}")
+    if noted:
+        lines.append(f"utterances kept, noted: {noted} (out_of_script: characters outside "
+                     f"the script; data.out_of_script=drop drops them)")
     return "\n".join(lines)
 
 
@@ -390,16 +492,16 @@ def audio_cuts(path: str | Path) -> CutSet:
 
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(f"audio manifest not found: {p}")
+        raise MissingInput(f"audio manifest not found: {p}")
     try:
         manifest = load_manifest(p)
     except Exception as e:  # lhotse raises ValueError, JSONDecodeError, gzip errors...
-        raise ValueError(f"not a readable lhotse manifest: {p} ({type(e).__name__})") from e
+        raise UserError(f"not a readable lhotse manifest: {p} ({type(e).__name__})") from e
     if isinstance(manifest, RecordingSet):
         manifest = CutSet.from_manifests(recordings=manifest)
     if not isinstance(manifest, CutSet):
-        raise ValueError(f"{p} is a {type(manifest).__name__}, not cuts or recordings")
+        raise UserError(f"{p} is a {type(manifest).__name__}, not cuts or recordings")
     cuts = CutSet.from_cuts(c for c in manifest if c.has_recording and c.duration > 0)
     if len(cuts) == 0:
-        raise ValueError(f"{p} has no audio (no cut with a recording and a duration)")
+        raise UserError(f"{p} has no audio (no cut with a recording and a duration)")
     return cuts

@@ -8,11 +8,15 @@ additive noise -> peak limit -> telephone channel (8 kHz µ-law), each step opti
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import math
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +57,42 @@ class UttSpec:
     rir_seed: int = 0
 
 
-def _worker_init() -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_writing: Path | None = None  # the temporary file this worker is writing, if any
+
+
+def _end_quietly(*_: object) -> None:
+    """A worker's SIGTERM: remove the file it was writing, exit at once (no traceback)."""
+    if _writing is not None:
+        with contextlib.suppress(OSError):
+            _writing.unlink()
+    os._exit(0)
+
+
+def _worker_init(parent: int) -> None:
+    """Pool initializer. A worker ends quietly when its parent (``parent``, the process
+    building the corpus) dies, by ``kill -9`` too: the kernel sends it SIGTERM on Linux
+    (``PR_SET_PDEATHSIG``), elsewhere a thread watches the parent. Without it, orphaned workers
+    printed ``BrokenPipeError`` tracebacks when they sent their next result."""
     # Two workers on two cores collapse when numpy/BLAS spawn their own threads.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    signal.signal(signal.SIGTERM, _end_quietly)  # Pool.terminate() and the parent's death
+    try:
+        if not sys.platform.startswith("linux"):
+            raise OSError("no prctl")
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # it died before this worker got here
+        _end_quietly()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def output_rate(sample_rate: int, telephone: bool) -> int:
@@ -123,12 +159,32 @@ def _synth_job(job: tuple[list[UttSpec], str, int, str, bool]) -> list[tuple[str
         if audio.size < rate // 10:  # < 0.1 s: eSpeak said nothing useful
             out.append((spec.id, 0, True))
             continue
-        tmp = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
+        global _writing
+        tmp = _writing = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
         sf.write(str(tmp), audio, rate, subtype="PCM_16", format="FLAC")
         os.replace(tmp, path)
+        _writing = None
         out.append((spec.id, audio.size, True))
     return out
 
+
+
+def _quiet_resource_tracker() -> None:
+    """Starts multiprocessing's resource tracker, unless it runs already, without its
+    ``There appear to be N leaked semaphore objects`` warning: after a ``kill -9`` of this
+    process it still removes the pool's semaphores, in silence."""
+    from multiprocessing import resource_tracker
+
+    saved = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(
+        w for w in (saved, "ignore:resource_tracker:UserWarning") if w)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = saved
 
 
 @contextlib.contextmanager
@@ -159,8 +215,10 @@ class SynthPool:
         self.fresh_samples = 0
         self._pool = None
         if workers > 1:
+            _quiet_resource_tracker()
             with _main_module_hidden():
-                self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+                self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init,
+                                                          initargs=(os.getpid(),))
 
     def __enter__(self) -> SynthPool:
         return self

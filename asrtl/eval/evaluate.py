@@ -14,6 +14,7 @@ from lhotse import CutSet
 from asrtl.data.features import Fbank
 from asrtl.data.loader import BatchDataset, eval_batches, make_loader
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.eval.decode import BeamDecoder, greedy
 from asrtl.eval.score import write_results
 from asrtl.models.ctc import CTCModel
@@ -62,9 +63,16 @@ def decode_cuts(model: CTCModel, fbank: Fbank, vocab: Vocabulary, cuts: CutSet,
     return Decoded(ids, refs, hyps, total / max(tokens, 1), audio)
 
 
-def results_dir(run_dir: Path, name: str, decode: str) -> Path:
-    """``run_dir/results/<name>`` for greedy decoding, ``<name>-<decode>`` otherwise."""
-    return run_dir / "results" / (name if decode == "greedy" else f"{name}-{decode}")
+def results_dir(run_dir: Path, name: str, decode: str, checkpoint: str | None = None) -> Path:
+    """``run_dir/results/<name>`` for greedy decoding, ``<name>-<decode>`` otherwise.
+
+    Args:
+        checkpoint: a checkpoint of the run other than its own best one (``step-000400``):
+            its results go to ``run_dir/results/<checkpoint>/<name>[-<decode>]``, apart from
+            the run's own.
+    """
+    root = run_dir / "results" / checkpoint if checkpoint else run_dir / "results"
+    return root / (name if decode == "greedy" else f"{name}-{decode}")
 
 
 def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.device,
@@ -83,7 +91,7 @@ def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: tor
         The scores, with the real-time factor of decoding.
     """
     if decode not in ("greedy", "beam"):
-        raise ValueError(f"decode must be greedy or beam, got {decode!r}")
+        raise UserError(f"decode must be greedy or beam, got {decode!r}")
     decoder = (BeamDecoder(vocab, lexicon, kenlm=kenlm, beam_size=beam_size)
                if decode == "beam" else None)
     fbank = input_transform(model.cfg).to(device)
