@@ -29,6 +29,7 @@ from lhotse.cut import Cut
 from asrtl.data.audio import soundfile_for, sphere_problem
 from asrtl.data.loader import eval_batches, load_padded
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import MissingInput, UserError
 from asrtl.eval.align import word_timestamps
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import BeamDecoder, greedy, lexicon_words
@@ -129,7 +130,7 @@ class ASRModel:
         """
         check_search(decode)
         if not batch_duration_s > 0:
-            raise ValueError(f"batch_duration_s must be positive, got {batch_duration_s}")
+            raise UserError(f"batch_duration_s must be positive, got {batch_duration_s}")
         items = list(audio) if isinstance(audio, (list, tuple)) else [audio]
         cuts = {c.id: c for c in (_cut(x, i, sample_rate) for i, x in enumerate(items))}
         decoder = self._beam(lexicon, kenlm, beam_size) if decode == "beam" else None
@@ -190,7 +191,7 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
 
         languages = list(meta.get("languages", []))
         if language not in languages:
-            raise ValueError(f"checkpoint {ckpt} is multilingual: give language= one of "
+            raise UserError(f"checkpoint {ckpt} is multilingual: give language= one of "
                              f"{', '.join(languages)}" + (f" (not {language!r})" if language
                                                          else ""))
         multi, meta, ckpt = load_multilingual(ckpt)
@@ -198,7 +199,7 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
                         meta, dev)
     loaded = load_checkpoint(ckpt)
     if language is not None and language != loaded.language:
-        raise ValueError(f"checkpoint {ckpt} transcribes {loaded.language!r}, not {language!r}")
+        raise UserError(f"checkpoint {ckpt} transcribes {loaded.language!r}, not {language!r}")
     return ASRModel(loaded.model, loaded.vocab, loaded.language, loaded.path, loaded.meta, dev)
 
 
@@ -210,27 +211,27 @@ def _cut(item: AudioInput, index: int, sample_rate: int | None) -> Cut:
     elif isinstance(item, (np.ndarray, torch.Tensor)):
         rec = _array_recording(item, sample_rate, rec_id)
     else:
-        raise ValueError(f"input {index}: expected an audio file path or an array of samples, "
+        raise UserError(f"input {index}: expected an audio file path or an array of samples, "
                          f"got {type(item).__name__}")
     return rec.to_cut()
 
 
 def _file_recording(path: Path, rec_id: str) -> Recording:
     if not path.exists():
-        raise FileNotFoundError(f"audio file not found: {path}")
+        raise MissingInput(f"audio file not found: {path}")
     if not path.is_file():
-        raise ValueError(f"not an audio file: {path}")
+        raise UserError(f"not an audio file: {path}")
     problem = sphere_problem(path)  # shorten-compressed SPHERE without sph2pipe
     if problem:
-        raise ValueError(problem)
+        raise UserError(problem)
     try:
         with soundfile_for([path]):  # SPHERE without sph2pipe, as the data layer reads it
             rec = Recording.from_file(path, recording_id=rec_id)
     except Exception as e:  # lhotse and its backends raise many types for unreadable audio
-        raise ValueError(f"cannot read audio file {path}: not audio in a format lhotse reads "
+        raise UserError(f"cannot read audio file {path}: not audio in a format lhotse reads "
                          f"({type(e).__name__})") from None
     if rec.num_samples <= 0:
-        raise ValueError(f"audio file {path} holds no samples")
+        raise UserError(f"audio file {path} holds no samples")
     return rec
 
 
@@ -242,27 +243,27 @@ def _array_recording(samples: np.ndarray | torch.Tensor, sample_rate: int | None
     if isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu().numpy()
     if sample_rate is None:
-        raise ValueError(f"{where} is an array of samples: give sample_rate= (samples per "
+        raise UserError(f"{where} is an array of samples: give sample_rate= (samples per "
                          f"second; files carry their own)")
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive whole number, got {sample_rate!r}")
+        raise UserError(f"sample_rate must be a positive whole number, got {sample_rate!r}")
     if not np.issubdtype(samples.dtype, np.floating):
-        raise ValueError(f"{where}: samples must be floats in [-1, 1], got dtype {samples.dtype}")
+        raise UserError(f"{where}: samples must be floats in [-1, 1], got dtype {samples.dtype}")
     if samples.size == 0:
-        raise ValueError(f"{where} is an empty array")
+        raise UserError(f"{where} is an empty array")
     if samples.ndim == 2:
         channels_first = samples.shape[0] <= MAX_CHANNELS < samples.shape[1]
         channels_last = samples.shape[1] <= MAX_CHANNELS < samples.shape[0]
         if not channels_first and not channels_last:
-            raise ValueError(f"{where}: ambiguous shape {samples.shape}: give (samples,), "
+            raise UserError(f"{where}: ambiguous shape {samples.shape}: give (samples,), "
                              f"(channels, samples) or (samples, channels) with at most "
                              f"{MAX_CHANNELS} channels")
         samples = samples if channels_first else samples.T
     elif samples.ndim != 1:
-        raise ValueError(f"{where}: expected (samples,) or (channels, samples), got shape "
+        raise UserError(f"{where}: expected (samples,) or (channels, samples), got shape "
                          f"{samples.shape}")
     if not np.isfinite(samples).all():
-        raise ValueError(f"{where} holds NaN or infinite samples")
+        raise UserError(f"{where} holds NaN or infinite samples")
     buf = io.BytesIO()
     sf.write(buf, np.ascontiguousarray(samples.T, dtype=np.float32), int(sample_rate),
              format="WAV", subtype="FLOAT")

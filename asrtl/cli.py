@@ -10,12 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from asrtl.errors import UserError
+
 # the run-dir names of the configs' resolvers: computed by asrtl.layout (RunLayout)
 from asrtl.layout import basename, lid_name, plus, source_name
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # errors of the user's making: one line. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, FileNotFoundError)
+USER_ERRORS = (UserError,)
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +175,8 @@ def recipe(fn: Callable[..., Any] | None = None, *, distributed: bool = False) -
         except KeyboardInterrupt:
             fail("interrupted by SIGINT (Ctrl-C); run the same command again to resume", 130)
         except OSError as e:  # the filesystem: read-only, not a directory, disk full...
+            if e.errno is None:  # raised by code, not by the system: a bug
+                raise
             log.debug("filesystem error", exc_info=True)
             fail(f"{e.strerror or type(e).__name__}: {e.filename or e}"
                  + (f" -> {e.filename2}" if e.filename2 else ""))

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from asrtl.api import ASRModel
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic
 from asrtl.models.encoder import SUBSAMPLING
 from asrtl.train.checkpoint import weights_sha256
@@ -82,9 +83,9 @@ def min_samples(asr: ASRModel) -> int:
 def check_settings(fmt: str, inputs: str) -> None:
     """Raises ValueError for a format or an input kind that :func:`export_model` lacks."""
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise UserError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if inputs not in INPUTS:
-        raise ValueError(f"input must be one of {', '.join(INPUTS)}, got {inputs!r}")
+        raise UserError(f"input must be one of {', '.join(INPUTS)}, got {inputs!r}")
 
 
 def exportable(asr: ASRModel, inputs: str = "waveform") -> nn.Module:

@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from asrtl.errors import UserError
 from asrtl.layout import RunLayout, is_finished
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ def run_recipe(name: str, args: list[str], threads: int | None = None) -> None:
                                         "MKL_NUM_THREADS": str(threads)}
     res = subprocess.run(cmd, cwd=REPO, env=env)
     if res.returncode != 0:
-        raise ValueError(f"job failed (exit {res.returncode}): recipes/{name}.py "
+        raise UserError(f"job failed (exit {res.returncode}): recipes/{name}.py "
                          f"{' '.join(args)}")
 
 
@@ -41,6 +43,33 @@ def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str)
         threads = max(1, cpus // min(jobs, cpus)) if launcher == "joblib" else None
         run_recipe(name, ["-m", *(f"{k}={','.join(v)}" for k, v in grid.items()), *args,
                           f"hydra/launcher={launcher}"], threads)
+
+
+def pretrain_missing(exp_dir: str | Path, sources: list[str], hours: float, cfg: Any,
+                     device: Any) -> list[str]:
+    """The job before a transfer or a ranking: each source language without a finished
+    pretraining run in ``RunLayout(exp_dir).pretrain(<source>, hours)`` is pretrained here,
+    in this process, one after another, with ``cfg``'s ``data``, ``model``, ``train``,
+    ``decode`` and ``seed`` (the transfer's or the ranking's own); the plan is logged first.
+    Sources that are not languages (``none``, ``multilingual:...``, checkpoints) are left
+    to :func:`asrtl.transfer.source.resolve_source`. Returns the languages it pretrained."""
+    from asrtl.train.run import pretrain_language
+    from asrtl.transfer.source import is_language, is_pretrained, pretrain_dir
+
+    todo = [s for s in dict.fromkeys(sources)
+            if is_language(s) and not is_pretrained(pretrain_dir(exp_dir, s, hours))]
+    if todo:
+        log.info("plan: pretrain the missing source(s) %s on %g h each, in %s", ", ".join(todo),
+                 hours, RunLayout(exp_dir).pretrain("<source>", hours))
+    for source in todo:
+        run_dir = pretrain_dir(exp_dir, source, hours)
+        log.info("pretraining source %s on %g h in %s", source, hours, run_dir)
+        data = {**cfg.data, "hours": hours}
+        config = {"language": source, "data": data, "model": dict(cfg.model),
+                  "train": dict(cfg.train), "seed": cfg.seed, "decode": dict(cfg.decode)}
+        pretrain_language(run_dir, source, data, cfg.model, cfg.train, cfg.decode, device,
+                          cfg.seed, config)
+    return todo
 
 
 def pretrain_sources(exp_dir: Path, languages: list[str], hours: float, common: list[str],

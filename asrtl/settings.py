@@ -11,6 +11,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asrtl.errors import UserError
+
 WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
@@ -26,12 +28,12 @@ def checked_fields(cls: type, d: Any, section: str) -> dict[str, Any]:
             line naming ``<section>.<key>``.
     """
     if not isinstance(d, Mapping):
-        raise ValueError(f"{section} must be a mapping, got {d!r}")
+        raise UserError(f"{section} must be a mapping, got {d!r}")
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(str(k) for k in d if k not in known)
     if unknown:
-        raise ValueError(f"unknown {section} setting(s) "
+        raise UserError(f"unknown {section} setting(s) "
                          f"{', '.join(f'{section}.{k}' for k in unknown)}; known: "
                          f"{', '.join(known)}")
     return {str(k): _checked(f"{section}.{k}", v, hints[str(k)]) for k, v in d.items()}
@@ -50,12 +52,12 @@ def _checked(key: str, value: Any, hint: Any) -> Any:
                 return _checked(key, value, option)
             except ValueError:
                 pass
-        raise ValueError(f"{key}: expected {_describe(hint)}, got {value!r}")
+        raise UserError(f"{key}: expected {_describe(hint)}, got {value!r}")
     if origin is tuple:
         fixed = not (len(args) == 2 and args[1] is Ellipsis)
         if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence)
                 or fixed and len(value) != len(args)):
-            raise ValueError(f"{key}: expected {_describe(hint)}, got {value!r}")
+            raise UserError(f"{key}: expected {_describe(hint)}, got {value!r}")
         return tuple(_checked(f"{key}[{i}]", v, args[i] if fixed else args[0])
                      for i, v in enumerate(value))
     if dataclasses.is_dataclass(hint):
@@ -67,7 +69,7 @@ def _checked(key: str, value: Any, hint: Any) -> Any:
           isinstance(value, (int, float)) and not isinstance(value, bool) if hint is float
           else isinstance(value, hint))
     if not ok:
-        raise ValueError(f"{key}: expected {_describe(hint)}, got {value!r}")
+        raise UserError(f"{key}: expected {_describe(hint)}, got {value!r}")
     return float(value) if hint is float else value
 
 

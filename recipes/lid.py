@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.features import FeatureConfig
 from asrtl.data.manifest import audio_cuts, is_manifest_path, prepare_corpus
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic
 from asrtl.lid.compat import deprecated_hours, upgrade_run_json
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
@@ -69,7 +70,7 @@ def target_audio(cfg: DictConfig) -> tuple[str | None, CutSet | None]:
     try:
         return target, audio_cuts(target) if is_manifest_path(target) else held_out(cfg, target)
     except ValueError as e:
-        raise ValueError(f"target {target}: {e}") from None
+        raise UserError(f"target {target}: {e}") from None
 
 
 @hydra.main(config_path="../conf", config_name="lid", version_base="1.3")
@@ -79,7 +80,7 @@ def main(cfg: DictConfig) -> None:
     deprecated_hours(cfg)
     sources = [str(s) for s in cfg.sources]
     if len(sources) < 2:
-        raise ValueError(f"LID needs at least 2 source languages, got sources={sources}")
+        raise UserError(f"LID needs at least 2 source languages, got sources={sources}")
     lid_config(cfg, sources)
     TrainConfig.from_dict(cfg.train)
     target, target_cuts = target_audio(cfg)  # bad input fails before any training
@@ -89,7 +90,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.checkpoint:  # score with a classifier trained earlier
         model, meta = load_lid(cfg.checkpoint)
         if meta["languages"] != sources:
-            raise ValueError(f"LID checkpoint {cfg.checkpoint} knows {meta['languages']}, "
+            raise UserError(f"LID checkpoint {cfg.checkpoint} knows {meta['languages']}, "
                              f"not sources={sources}")
     else:
         model = classifier(run_dir, cfg, sources, device)
@@ -105,7 +106,7 @@ def main(cfg: DictConfig) -> None:
         try:
             post = rows.get(target) or posteriors(model, target_cuts, device)
         except ValueError as e:
-            raise ValueError(f"target {target}: {e}") from None
+            raise UserError(f"target {target}: {e}") from None
         rows.setdefault(Path(target).name if is_manifest_path(target) else target, post)
         result = target_ranking(post, target, cfg.bootstrap, cfg.seed)
         result["sampling_rates"] = sampling_rates(target_cuts)  # all resampled for the model

@@ -23,9 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 from asrtl.cli import check_overrides, recipe
 from asrtl.eval.config import DecodeConfig
 from asrtl.io import write_json_atomic
+from asrtl.jobs import pretrain_missing
+from asrtl.rank.rankers import needs
 from asrtl.rank.run import plan, rank
 from asrtl.train.device import resolve_device
 from asrtl.train.run import claim_run_dir
+from asrtl.transfer.source import source_budget
 
 log = logging.getLogger("rank")
 
@@ -37,7 +40,11 @@ def main(cfg: DictConfig) -> None:
     DecodeConfig.from_dict(cfg.decode)  # the scoring of a source pretrained here, checked
     req = plan(cfg)  # bad input fails here, before anything is written
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
-    result = rank(cfg, req, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    if cfg.train_missing and "models" in needs(req.names + req.chosen):
+        pretrain_missing(cfg.exp_dir, [str(s) for s in cfg.sources],
+                         source_budget(cfg.source_hours, cfg.target_hours), cfg, device)
+    result = rank(cfg, req, device)
     write_json_atomic(run_dir / "ranking.json", result)
     names = list(result["rankers"])
     print(f"{'source':<14}" + "".join(f"{n[:12]:>13}" for n in names))

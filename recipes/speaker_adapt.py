@@ -31,6 +31,7 @@ from asrtl.adapt.run import speakers_of
 from asrtl.adapt.study import adapt_speakers, summary
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import Corpus, prepare_corpus
+from asrtl.errors import MissingInput, UserError
 from asrtl.io import write_json_atomic
 from asrtl.layout import model_name
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
@@ -46,7 +47,7 @@ def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
     if cfg.data.name == "embedded" and not cfg.data.get("path"):
         info = base.meta.get("corpus", {})
         if not info.get("dir") or not Path(info["dir"]).is_dir():
-            raise FileNotFoundError(f"the corpus of checkpoint {base.path} is gone "
+            raise MissingInput(f"the corpus of checkpoint {base.path} is gone "
                                     f"({info.get('dir')}); give data=... data.path=...")
         return Corpus(base.language, info.get("source", "embedded"), Path(info["dir"]), {})
     return prepare_corpus(cfg.data, base.language, seed=cfg.seed, hold_out=cfg.split != "all")
@@ -65,11 +66,11 @@ def main(cfg: DictConfig) -> None:
     ks = sorted({int(k) for k in (cfg.utts if isinstance(cfg.utts, ListConfig)
                                   else [cfg.utts])})
     if ks[0] < 1:
-        raise ValueError(f"utts must be >= 1, got {ks}")
+        raise UserError(f"utts must be >= 1, got {ks}")
     if (cfg.speaker is None) == (cfg.speakers is None):
-        raise ValueError("give speaker=<id> or speakers=all")
+        raise UserError("give speaker=<id> or speakers=all")
     if cfg.speakers not in (None, "all"):
-        raise ValueError(f"speakers must be all, got {cfg.speakers!r} (one: speaker=<id>)")
+        raise UserError(f"speakers must be all, got {cfg.speakers!r} (one: speaker=<id>)")
     speakers = list(speakers_of(cuts)) if cfg.speakers == "all" else [str(cfg.speaker)]
     rows = adapt_speakers(base, cuts, speakers, ks, method, run_dir, device, cfg.seed)
     spread = summary(rows, ks)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.languages import caveats, get_language
+from asrtl.errors import MissingInput, UserError
 from asrtl.io import write_json_atomic
 from asrtl.jobs import pretrain_sources, run_recipe, sweep
 from asrtl.study.layout import StudyLayout, best_source, lid_scores
@@ -46,7 +47,7 @@ def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str
     rankings = read(lay.lid_file("rankings.json")) if len(languages) >= 3 else None
     scores, mode = lid_scores(target, rankings, read(lay.lid_matrix()))
     if not scores:
-        raise FileNotFoundError(f"no LID score for {target} in {study / lay.lid}: give "
+        raise MissingInput(f"no LID score for {target} in {study / lay.lid}: give "
                                 f"focus.source=... or rerun the study")
     how = {"leave-one-out": "LID (leave-one-out)",
            "matrix": "LID (matrix row; leave-one-out needs 3 languages)" if len(languages) < 3
@@ -60,14 +61,14 @@ def main(cfg: DictConfig) -> None:
     study = Path(HydraConfig.get().runtime.output_dir)
     langs = [str(x) for x in cfg.languages]
     if len(langs) < 2 or len(set(langs)) != len(langs):
-        raise ValueError(f"a study needs at least 2 distinct languages, got {langs}")
+        raise UserError(f"a study needs at least 2 distinct languages, got {langs}")
     embedded = not any(str(o).startswith("data=") for o in cfg.overrides)
     if embedded:
         for lang in langs:
             get_language(lang)  # unknown languages fail before any job starts
     target = str(cfg.focus.target or langs[0])
     if target not in langs:
-        raise ValueError(f"focus.target={target} is not one of languages={langs}")
+        raise UserError(f"focus.target={target} is not one of languages={langs}")
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher", "basic")
     lay = StudyLayout(cfg.scale.small_hours, cfg.scale.large_hours, cfg.strategy,
                       cfg.adaptation, "lid")

@@ -8,8 +8,9 @@
     python recipes/transfer.py source_checkpoint=/path/to/ckpt target=bengali
     python recipes/transfer.py source=multilingual:assamese+thai+turkish target=bengali
 
-A source language without a finished pretraining run is pretrained first, with the same
-code as recipes/pretrain.py, on ``source_hours`` (default 6 x ``target_hours``) into
+A source language without a finished pretraining run is pretrained first
+(``asrtl.jobs.pretrain_missing``, which logs its plan), with the same code as
+recipes/pretrain.py, on ``source_hours`` (default 6 x ``target_hours``) into
 ``exp/pretrain/<source>-<hours>h/``. A multilingual source (``recipes/multilingual.py``) gives
 its shared layers and a head over the union of its languages' vocabularies (a token's row is
 the mean over the heads that have it), mapped to the target's vocabulary. Writes
@@ -28,8 +29,10 @@ from omegaconf import DictConfig, OmegaConf
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.manifest import cut_texts, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.io import write_json_atomic
+from asrtl.jobs import pretrain_missing
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
 from asrtl.train import distributed
@@ -50,7 +53,7 @@ def main(cfg: DictConfig) -> None:
     strategy = StrategyConfig.from_dict(cfg.strategy)  # bad settings fail before any work
     decode = DecodeConfig.from_dict(cfg.decode)
     if "test" not in decode.splits:
-        raise ValueError(f"decode.splits must include test (summary.json's WER), got "
+        raise UserError(f"decode.splits must include test (summary.json's WER), got "
                          f"{list(decode.splits)}")
     train_cfg = TrainConfig.from_dict({**cfg.train, **(
         {"schedule": strategy.schedule} if strategy.schedule else {})})
@@ -61,8 +64,11 @@ def main(cfg: DictConfig) -> None:
     if str(cfg.source) == str(cfg.target):
         log.warning("source=%s is the target itself: same-language pretraining (the "
                     "large-budget reference), not cross-lingual transfer", cfg.source)
-    source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir,
-                            source_budget(cfg.source_hours, cfg.target_hours), cfg, device)
+    hours = source_budget(cfg.source_hours, cfg.target_hours)
+    if not cfg.source_checkpoint:
+        pretrain_missing(cfg.exp_dir, [str(cfg.source)], hours, cfg, device)
+    source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir, hours, cfg,
+                            device)
     with distributed.main_first():
         corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
                                 seed=cfg.seed)

@@ -75,7 +75,7 @@ def test_amp_off_however_yaml_or_hydra_spell_it(node):
     ({"lr": "fast"}, "train.lr: expected a number, got 'fast'"),
     ({"spec_augment": "yes"}, "train.spec_augment: expected true or false, got 'yes'"),
     ({"select": "bleu"}, "train.select must be one of wer, cer, loss, got 'bleu'"),
-    ({"epochs": 0}, "train.epochs, train.lr"),
+    ({"epochs": 0}, "train.epochs must be > 0, got 0"),
 ])
 def test_bad_train_settings_fail_in_one_line(bad, needle):
     with pytest.raises(ValueError) as e:

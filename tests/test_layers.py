@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import REPO
 
 # the README's order; one layer may hold several packages, which do not import each other
-LAYERS = [("settings", "io", "layout"), ("data",), ("models",), ("eval",), ("train",),
+LAYERS = [("errors",), ("settings", "io", "layout"), ("data",), ("models",), ("eval",), ("train",),
           ("lid", "adapt", "multilingual"), ("transfer",), ("rank",),
           ("study", "api", "jobs", "cli"), ("export",)]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

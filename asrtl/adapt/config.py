@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from asrtl.adapt.methods import METHODS
+from asrtl.errors import UserError
 from asrtl.settings import checked_fields
 
 
@@ -58,18 +59,18 @@ class AdaptConfig:
         d = dict(d)
         if name is not None:
             if d.get("name", name) != name:
-                raise ValueError(f"method.name={d['name']!r} but the method is {name!r}")
+                raise UserError(f"method.name={d['name']!r} but the method is {name!r}")
             d["name"] = name
         cfg = cls(**checked_fields(cls, d, "method"))
         if cfg.name not in METHODS:
-            raise ValueError(f"unknown adaptation method {cfg.name!r}; known: "
+            raise UserError(f"unknown adaptation method {cfg.name!r}; known: "
                              f"{', '.join(METHODS)}")
         for key, ok, want in (("steps", cfg.steps >= 0, ">= 0"), ("lr", cfg.lr > 0, "> 0"),
                               ("layers", cfg.layers >= 1, ">= 1"),
                               ("kl_weight", 0 <= cfg.kl_weight <= 1, "in [0, 1]"),
                               ("eval_every", cfg.eval_every >= 1, ">= 1")):
             if not ok:
-                raise ValueError(f"method.{key} must be {want}, got {getattr(cfg, key)!r}")
+                raise UserError(f"method.{key} must be {want}, got {getattr(cfg, key)!r}")
         return cfg
 
     def to_dict(self) -> dict[str, Any]:

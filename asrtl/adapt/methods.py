@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from asrtl.errors import UserError
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import set_trainable
 from asrtl.models.peft import encoder_layers
@@ -81,7 +82,7 @@ def prepare(model: CTCModel, method: str, layers: int = 2) -> Adaptation:
         ValueError: an unknown method, or ``layers`` outside ``1 .. number of units``.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown adaptation method {method!r}; known: {', '.join(METHODS)}")
+        raise UserError(f"unknown adaptation method {method!r}; known: {', '.join(METHODS)}")
     names = model.layer_names()
     if method == "lhuc":
         for p in model.parameters():
@@ -90,7 +91,7 @@ def prepare(model: CTCModel, method: str, layers: int = 2) -> Adaptation:
         return Adaptation({f"lhuc.r.{i}": r for i, r in enumerate(lhuc.r)}, lhuc=lhuc)
     if method == "finetune_lower":
         if not 1 <= layers <= len(names):
-            raise ValueError(f"finetune_lower: layers must be 1..{len(names)}, got {layers}")
+            raise UserError(f"finetune_lower: layers must be 1..{len(names)}, got {layers}")
         set_trainable(model, names[:layers])
     else:
         set_trainable(model, names)

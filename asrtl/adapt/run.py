@@ -21,6 +21,7 @@ from asrtl.adapt.methods import Adaptation, prepare
 from asrtl.data.features import SpecAugment
 from asrtl.data.loader import BatchDataset
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import MissingInput, UserError
 from asrtl.eval.evaluate import ctc_loss
 from asrtl.io import write_json_atomic
 from asrtl.models.ctc import CTCModel
@@ -49,12 +50,12 @@ def speaker_split(cuts: CutSet, speaker: str, k_max: int, seed: int = 0
     by_speaker = speakers_of(cuts)
     if speaker not in by_speaker:
         known = ", ".join(list(by_speaker)[:12])
-        raise ValueError(f"unknown speaker {speaker!r}; this split has: {known}"
+        raise UserError(f"unknown speaker {speaker!r}; this split has: {known}"
                          + (" ..." if len(by_speaker) > 12 else ""))
     ids = list(by_speaker[speaker])
     random.Random(f"{seed}-{speaker}").shuffle(ids)
     if len(ids) <= k_max:
-        raise ValueError(f"speaker {speaker!r} has {len(ids)} utterances: adapting on up to "
+        raise UserError(f"speaker {speaker!r} has {len(ids)} utterances: adapting on up to "
                          f"{k_max} needs at least {k_max + 1} (one to evaluate on)")
     return ids[:k_max], ids[k_max:]
 
@@ -196,14 +197,14 @@ def load_adapted(out_dir: str | Path) -> tuple[CTCModel, Vocabulary, dict[str, A
     """
     out_dir = Path(out_dir)
     if not (out_dir / "adapted.json").is_file():
-        raise FileNotFoundError(f"no speaker adaptation (adapted.json) in {out_dir}")
+        raise MissingInput(f"no speaker adaptation (adapted.json) in {out_dir}")
     meta = json.loads((out_dir / "adapted.json").read_text())
     base = load_checkpoint(meta["base_checkpoint"])
     tensors = load_file(str(out_dir / "adapted.safetensors"))
     state = prepare(base.model, meta["method"], int(meta.get("layers", AdaptConfig.layers)))
     for name, value in tensors.items():
         if name not in state.params or state.params[name].shape != value.shape:
-            raise ValueError(f"{out_dir}: adapted parameter {name} does not fit the base "
+            raise UserError(f"{out_dir}: adapted parameter {name} does not fit the base "
                              f"model {meta['base_checkpoint']}")
         with torch.no_grad():
             state.params[name].copy_(value)

@@ -16,6 +16,7 @@ from lhotse import CutSet
 from asrtl.adapt.config import AdaptConfig
 from asrtl.adapt.run import adapt, save_adapted, speaker_split, subset
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import Checkpoint, weights_sha256
@@ -122,7 +123,7 @@ def spread(rows: list[dict[str, Any]], k: int, when: str, metric: str) -> dict[s
     """
     vals = [r[when][metric] for r in rows if r["k"] == k]
     if not vals:
-        raise ValueError(f"no adaptation with k={k} to summarise")
+        raise UserError(f"no adaptation with k={k} to summarise")
     return {"mean": round(statistics.mean(vals), 4), "min": min(vals), "max": max(vals)}
 
 

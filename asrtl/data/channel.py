@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from asrtl.errors import UserError
+
 TELEPHONE_RATE = 8000
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
 MU_LAW_CHANNELS = 256
@@ -44,7 +46,7 @@ def room_impulse_response(rt60_s: float, sample_rate: int, drr_db: float,
         ValueError: for a non-positive ``rt60_s`` or ``sample_rate``.
     """
     if not rt60_s > 0 or sample_rate <= 0:
-        raise ValueError(f"need rt60_s > 0 and sample_rate > 0, got {rt60_s}, {sample_rate}")
+        raise UserError(f"need rt60_s > 0 and sample_rate > 0, got {rt60_s}, {sample_rate}")
     n = round(rt60_s * sample_rate) + 1
     t = np.arange(n) / sample_rate
     tail = rng.standard_normal(n) * np.exp(-_LN_1000 * t / rt60_s)
@@ -132,7 +134,7 @@ def telephone_channel(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     from scipy.signal import sosfilt
 
     if sample_rate < TELEPHONE_RATE:
-        raise ValueError(f"telephone channel needs audio at >= {TELEPHONE_RATE} Hz, got "
+        raise UserError(f"telephone channel needs audio at >= {TELEPHONE_RATE} Hz, got "
                          f"{sample_rate} Hz")
     if audio.size == 0:
         return np.zeros(0, np.float32)

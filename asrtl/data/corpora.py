@@ -16,6 +16,7 @@ from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, Supervis
 from lhotse.utils import add_durations
 
 from asrtl.data.audio import soundfile_for, sphere_problem
+from asrtl.errors import MissingInput, UserError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _MISSING_KIND = {"wav.scp": "missing_recording", "segments": "missing_recording"
 
 def strict(kind: str, message: str) -> None:
     """The default :data:`Bad`: every bad utterance stops the import with its message."""
-    raise ValueError(message)
+    raise UserError(message)
 
 
 def _recording_from_file(path: str | Path, recording_id: str, where: str,
@@ -44,15 +45,15 @@ def _recording_from_file(path: str | Path, recording_id: str, where: str,
     zero-length and ``bad`` does not raise."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{where}: audio file of {recording_id!r} not found: {p}")
+        raise MissingInput(f"{where}: audio file of {recording_id!r} not found: {p}")
     problem = sphere_problem(p)
     if problem:
-        raise ValueError(f"{where}: cannot read audio of {recording_id!r}: {problem}")
+        raise UserError(f"{where}: cannot read audio of {recording_id!r}: {problem}")
     try:
         with soundfile_for([p]):
             rec = Recording.from_file(p, recording_id=recording_id)
     except Exception as e:  # lhotse raises several types for unreadable audio
-        raise ValueError(f"{where}: unreadable or corrupt audio for {recording_id!r}: {p} "
+        raise UserError(f"{where}: unreadable or corrupt audio for {recording_id!r}: {p} "
                          f"({type(e).__name__})") from e
     if rec.num_samples <= 0:
         bad("zero_length", f"{where}: zero-length audio for {recording_id!r}: {p}")
@@ -67,7 +68,7 @@ def _read_mapping(path: Path) -> dict[str, str]:
             continue
         key, _, value = line.strip().partition(" ")
         if key in out:
-            raise ValueError(f"{path}:{n}: duplicate id {key!r}")
+            raise UserError(f"{path}:{n}: duplicate id {key!r}")
         out[key] = value.strip()
     return out
 
@@ -82,10 +83,10 @@ def _read_segments(path: Path) -> dict[str, tuple[str, float, float]]:
             utt, rec, start, end = line.split()
             out_value = (rec, float(start), float(end))
         except ValueError:
-            raise ValueError(f"{path}:{n}: expected '<utterance> <recording> <start> <end>', "
+            raise UserError(f"{path}:{n}: expected '<utterance> <recording> <start> <end>', "
                              f"got {line.strip()!r}") from None
         if utt in out:
-            raise ValueError(f"{path}:{n}: duplicate id {utt!r}")
+            raise UserError(f"{path}:{n}: duplicate id {utt!r}")
         out[utt] = out_value
     return out
 
@@ -124,10 +125,10 @@ def import_kaldi_dir(path: Path, bad: Bad = strict) -> tuple[RecordingSet, Super
             counts them), malformed ``segments``.
     """
     if not path.is_dir():
-        raise FileNotFoundError(f"Kaldi data dir not found: {path}")
+        raise MissingInput(f"Kaldi data dir not found: {path}")
     for name in ("wav.scp", "text", "utt2spk"):
         if not (path / name).is_file():
-            raise FileNotFoundError(f"Kaldi data dir {path} has no '{name}'")
+            raise MissingInput(f"Kaldi data dir {path} has no '{name}'")
     wav = _read_mapping(path / "wav.scp")
     text = _read_mapping(path / "text")
     speakers = _read_mapping(path / "utt2spk")
@@ -148,7 +149,7 @@ def import_kaldi_dir(path: Path, bad: Bad = strict) -> tuple[RecordingSet, Super
     for rec_id in dict.fromkeys(segments[u][0] for u in utts):
         src = wav[rec_id]
         if src.endswith("|"):
-            raise ValueError(f"{path / 'wav.scp'}: {rec_id!r} is a piped command; asrtl reads "
+            raise UserError(f"{path / 'wav.scp'}: {rec_id!r} is a piped command; asrtl reads "
                              f"audio files only (convert with sox/ffmpeg first)")
         rec = _recording_from_file(src, rec_id, str(path / "wav.scp"), bad)
         if rec is not None:
@@ -177,7 +178,7 @@ def import_kaldi(path: str | Path, bad: Bad = strict) -> Manifests:
     subdirs = {SPLIT_NAMES[d.name]: d for d in sorted(path.iterdir())
                if d.is_dir() and d.name in SPLIT_NAMES} if path.is_dir() else {}
     if not subdirs:
-        raise FileNotFoundError(f"no Kaldi data dir (wav.scp) in {path} nor in its "
+        raise MissingInput(f"no Kaldi data dir (wav.scp) in {path} nor in its "
                                 f"train/dev/test subdirectories")
     return {split: import_kaldi_dir(d, bad) for split, d in subdirs.items()}
 
@@ -196,7 +197,7 @@ def import_commonvoice(path: str | Path, language: str, bad: Bad = strict) -> Ma
     if not tsvs and (path / "validated.tsv").is_file():
         tsvs = {"all": path / "validated.tsv"}
     if not tsvs:
-        raise FileNotFoundError(f"Common Voice dir {path} has no train.tsv/dev.tsv/test.tsv or "
+        raise MissingInput(f"Common Voice dir {path} has no train.tsv/dev.tsv/test.tsv or "
                                 f"validated.tsv")
     out: Manifests = {}
     for split, tsv in tsvs.items():
@@ -205,7 +206,7 @@ def import_commonvoice(path: str | Path, language: str, bad: Bad = strict) -> Ma
             rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             missing = {"path", "sentence"} - set(rows.fieldnames or [])
             if missing:
-                raise ValueError(f"{tsv}: missing column(s) {sorted(missing)}")
+                raise UserError(f"{tsv}: missing column(s) {sorted(missing)}")
             for row in rows:
                 rec_id = Path(row["path"]).stem
                 rec = _recording_from_file(path / "clips" / row["path"], rec_id, str(tsv), bad)
@@ -250,11 +251,11 @@ def babel_segments(path: Path) -> list[tuple[float, float, str]]:
         if line.startswith("["):
             m = _BABEL_STAMP.match(line)
             if not m:
-                raise ValueError(f"{path}:{n}: bad time stamp {line!r} (expected [seconds])")
+                raise UserError(f"{path}:{n}: bad time stamp {line!r} (expected [seconds])")
             stamps.append([float(m[1]), ""])
         elif line:
             if not stamps:
-                raise ValueError(f"{path}:{n}: text before the first time stamp")
+                raise UserError(f"{path}:{n}: text before the first time stamp")
             stamps[-1][1] = f"{stamps[-1][1]} {line}".strip()
     return [(start, end, text) for (start, text), (end, _)
             in zip(stamps[:-1], stamps[1:], strict=True) if text]
@@ -264,14 +265,14 @@ def _babel_conversational(path: Path) -> Path:
     """The pack's ``conversational`` dir, its transcripts' names checked."""
     found = sorted(d for d in path.rglob("conversational") if d.is_dir())
     if not found:
-        raise FileNotFoundError(f"BABEL pack {path} has no 'conversational' directory (expected "
+        raise MissingInput(f"BABEL pack {path} has no 'conversational' directory (expected "
                                 f"conversational/{{training,dev,eval}}/{{audio,transcription}})")
     if len(found) > 1:
         log.warning("BABEL: several 'conversational' dirs under %s; reading %s", path, found[0])
     conv = found[0]
     for t in sorted(conv.glob("*/transcription/*")):
         if t.is_file() and not _BABEL_NAME.match(t.stem):
-            raise ValueError(f"{t}: not a BABEL transcript name (BABEL_<phase>_<language "
+            raise UserError(f"{t}: not a BABEL transcript name (BABEL_<phase>_<language "
                              f"code>_<speaker>_<date>_<time>_<inLine|outLine>.txt)")
     return conv
 
@@ -321,7 +322,7 @@ def import_babel(path: str | Path, language: str, bad: Bad = strict) -> Manifest
     """
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"BABEL language pack not found: {path}")
+        raise MissingInput(f"BABEL language pack not found: {path}")
     conv = _babel_conversational(path)
     out: Manifests = {}
     for subset, split in BABEL_SUBSETS.items():
@@ -333,7 +334,7 @@ def import_babel(path: str | Path, language: str, bad: Bad = strict) -> Manifest
         if sups:
             out[split] = (RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups))
     if not out:
-        raise ValueError(f"no transcribed speech in {conv} "
+        raise UserError(f"no transcribed speech in {conv} "
                          f"({{training,dev,eval}}/transcription/*.txt)")
     return out
 
@@ -350,15 +351,15 @@ def import_lhotse(path: str | Path) -> Manifests:
                 if f"_{name}." in f.name or f"_{name}_" in f.name or f.name.startswith(name):
                     files.setdefault(split, f)
         if not files:
-            raise FileNotFoundError(f"no lhotse cut manifests (*cuts*_<split>.jsonl.gz) in {path}")
+            raise MissingInput(f"no lhotse cut manifests (*cuts*_<split>.jsonl.gz) in {path}")
     else:
-        raise FileNotFoundError(f"lhotse manifest not found: {path}")
+        raise MissingInput(f"lhotse manifest not found: {path}")
     out: Manifests = {}
     for split, f in files.items():
         try:
             cuts = CutSet.from_file(f)
         except Exception as e:
-            raise ValueError(f"not a readable lhotse CutSet: {f} ({type(e).__name__}: {e})") from e
+            raise UserError(f"not a readable lhotse CutSet: {f} ({type(e).__name__}: {e})") from e
         recs = {c.recording.id: c.recording for c in cuts if c.has_recording}
         sups = [s for c in cuts for s in c.supervisions]
         out[split] = (RecordingSet.from_recordings(recs.values()), SupervisionSet.from_segments(

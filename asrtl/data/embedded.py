@@ -36,6 +36,7 @@ from asrtl.data.speakers import Speaker, speaker_pool
 from asrtl.data.store import SPLITS, write_manifests
 from asrtl.data.synth import SynthPool, UttSpec, output_rate
 from asrtl.data.text import cldr_words
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -89,27 +90,27 @@ class EmbeddedConfig:
 
     def __post_init__(self) -> None:
         if not self.hours > 0:
-            raise ValueError(f"data.hours must be > 0, got {self.hours}")
+            raise UserError(f"data.hours must be > 0, got {self.hours}")
         if not 1 <= self.min_words <= self.max_words:
-            raise ValueError(f"need 1 <= data.min_words <= data.max_words, got "
+            raise UserError(f"need 1 <= data.min_words <= data.max_words, got "
                              f"{self.min_words}, {self.max_words}")
         if not 0 <= self.test_only_words < 1:
-            raise ValueError(f"data.test_only_words must be in [0, 1), got {self.test_only_words}")
+            raise UserError(f"data.test_only_words must be in [0, 1), got {self.test_only_words}")
         for name in ("dev_utts", "test_utts", "workers"):
             if getattr(self, name) < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+                raise UserError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.reverb <= 1:
-            raise ValueError(f"data.reverb is a probability and must be in [0, 1], got "
+            raise UserError(f"data.reverb is a probability and must be in [0, 1], got "
                              f"{self.reverb}")
         try:
             rt60 = tuple(float(v) for v in self.rt60)
         except (TypeError, ValueError):
             rt60 = ()
         if len(rt60) != 2 or not 0 < rt60[0] <= rt60[1] <= 10:
-            raise ValueError(f"data.rt60 must be [low, high] in seconds with 0 < low <= high "
+            raise UserError(f"data.rt60 must be [low, high] in seconds with 0 < low <= high "
                              f"<= 10, got {self.rt60}")
         if self.telephone and self.sample_rate < TELEPHONE_RATE:
-            raise ValueError(f"data.telephone needs data.sample_rate >= {TELEPHONE_RATE}, got "
+            raise UserError(f"data.telephone needs data.sample_rate >= {TELEPHONE_RATE}, got "
                              f"{self.sample_rate}")
         object.__setattr__(self, "reverb", float(self.reverb))
         object.__setattr__(self, "rt60", rt60)
@@ -168,7 +169,7 @@ def _load_words(lang: Language, cfg: EmbeddedConfig, root: Path) -> WordList:
         return WordList(**json.loads(path.read_text(encoding="utf-8")))
     usable, dropped = usable_words(lang)
     if len(usable) < 50:
-        raise ValueError(f"language {lang.name!r}: only {len(usable)} usable CLDR words")
+        raise UserError(f"language {lang.name!r}: only {len(usable)} usable CLDR words")
     rng = random.Random(f"words-{cfg.seed}-{lang.iso}")
     shuffled = usable[:]
     rng.shuffle(shuffled)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asrtl.errors import MissingInput, UserError
+
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 INITIALIZE_DONT_EXIT = 0x8000
 CHARS_UTF8 = 1
@@ -70,7 +72,7 @@ class Espeak:
         lib_path, default_data = espeak_paths()
         self.data_path = data_path or default_data
         if not Path(self.data_path, "phontab").is_file():
-            raise FileNotFoundError(f"not an espeak-ng-data directory: {self.data_path}")
+            raise MissingInput(f"not an espeak-ng-data directory: {self.data_path}")
         self._lib = ctypes.CDLL(lib_path)
         lib = self._lib
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
@@ -120,7 +122,7 @@ class Espeak:
         """
         if voice != self._voice:
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ValueError(f"eSpeak NG has no voice {voice!r}")
+                raise UserError(f"eSpeak NG has no voice {voice!r}")
             self._voice = voice
 
     def synthesize(self, text: str, voice: str, prosody: Prosody = Prosody()) -> np.ndarray:

@@ -8,6 +8,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from asrtl.errors import UserError
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -41,7 +43,7 @@ class Fbank(nn.Module):
     def __init__(self, cfg: FeatureConfig = FeatureConfig()) -> None:
         super().__init__()
         if cfg.cmvn not in ("utterance", "none"):
-            raise ValueError(f"features.cmvn must be utterance or none, got {cfg.cmvn!r}")
+            raise UserError(f"features.cmvn must be utterance or none, got {cfg.cmvn!r}")
         self.cfg = cfg
         self.hop = cfg.hop
         win = int(cfg.sample_rate * cfg.frame_length_ms / 1000)

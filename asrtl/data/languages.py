@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asrtl.errors import UserError
+
 
 @dataclass(frozen=True)
 class Language:
@@ -163,11 +165,11 @@ def get_language(name: str) -> Language:
             return lang
     if key in UNAVAILABLE:
         stand_in, why, detail = UNAVAILABLE[key]
-        raise ValueError(
+        raise UserError(
             f"language {key!r} is not in the embedded corpus: {why} ({detail}); its closest "
             f"available relative is {stand_in!r} (language={stand_in}), or bring a real {key} "
             f"corpus with data=babel|kaldi|commonvoice|lhotse data.path=...")
-    raise ValueError(f"unknown language {name!r}; known: {', '.join(known_languages())}")
+    raise UserError(f"unknown language {name!r}; known: {', '.join(known_languages())}")
 
 
 def caveats(languages: list[str]) -> list[str]:

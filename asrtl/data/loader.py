@@ -17,6 +17,7 @@ from lhotse.dataset import DynamicBucketingSampler
 
 from asrtl.data.audio import SAMPLE_RATE, load_audio
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 
 
 @dataclass
@@ -66,7 +67,7 @@ def train_batches(cuts: CutSet, batch_duration_s: float, seed: int, epoch: int,
     """
     longest = max(c.duration for c in cuts)
     if longest > batch_duration_s:
-        raise ValueError(f"train.batch_duration_s={batch_duration_s} is shorter than the "
+        raise UserError(f"train.batch_duration_s={batch_duration_s} is shorter than the "
                          f"longest utterance ({longest:.1f} s)")
     with warnings.catch_warnings():  # an eager CutSet is fine at these sizes
         warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")

@@ -13,6 +13,7 @@ import random
 from dataclasses import asdict, dataclass
 
 from asrtl.data.espeak import Prosody, espeak_paths
+from asrtl.errors import UserError
 
 # Novelty voices (robots, whisper, croak...): never in the ordinary splits.
 NOVELTY_VARIANTS = frozenset({
@@ -96,7 +97,7 @@ def speaker_pool(seed: int = 0, speakers_per_variant: int = 2, dev_variants: int
     rng = random.Random(f"speakers-{seed}")
     rng.shuffle(variants)
     if dev_variants + test_variants >= len(variants) - 1:
-        raise ValueError(f"dev_variants + test_variants = {dev_variants + test_variants} leaves "
+        raise UserError(f"dev_variants + test_variants = {dev_variants + test_variants} leaves "
                          f"no training voices among {len(variants)} variants")
     held = {"dev": variants[:dev_variants],
             "test": variants[dev_variants:dev_variants + test_variants],

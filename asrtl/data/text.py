@@ -10,6 +10,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 
+from asrtl.errors import UserError
+
 # NFC keeps these Bengali-script letters decomposed (composition exclusions); eSpeak then
 # spells the word out. Precompose them before synthesis.
 _PRECOMPOSE = {
@@ -87,7 +89,7 @@ def cldr_strings(locale: str) -> list[str]:
     try:
         loc = Locale.parse(locale)
     except (UnknownLocaleError, ValueError) as e:
-        raise ValueError(f"CLDR (babel) has no locale {locale!r}") from e
+        raise UserError(f"CLDR (babel) has no locale {locale!r}") from e
     out: list[str] = []
     for field in CLDR_FIELDS:
         out.extend(_strings(loc._data[field]) if field in loc._data else [])

@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from asrtl.errors import UserError
+
 BLANK, UNK, SPACE = "<blank>", "<unk>", "|"
 
 
@@ -27,16 +29,16 @@ class Vocabulary:
 
     def __post_init__(self) -> None:
         if self.tokens[:3] != [BLANK, UNK, SPACE]:
-            raise ValueError(f"vocabulary must start with {BLANK}, {UNK}, {SPACE}")
+            raise UserError(f"vocabulary must start with {BLANK}, {UNK}, {SPACE}")
         if len(set(self.tokens)) != len(self.tokens):
-            raise ValueError("vocabulary has duplicate tokens")
+            raise UserError("vocabulary has duplicate tokens")
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> Vocabulary:
         """Builds the vocabulary of ``texts`` (training text only, never dev/test)."""
         chars = {c for t in texts for c in unicodedata.normalize("NFC", t) if not c.isspace()}
         if not chars:
-            raise ValueError("cannot build a vocabulary from empty text")
+            raise UserError("cannot build a vocabulary from empty text")
         return cls([BLANK, UNK, SPACE, *sorted(chars)])
 
     def __len__(self) -> int:

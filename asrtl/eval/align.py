@@ -7,6 +7,7 @@ import torch
 from torchaudio.functional import forced_align, merge_tokens
 
 from asrtl.data.vocab import SPACE, Vocabulary
+from asrtl.errors import UserError
 
 WordTimes = list[tuple[str, float, float]]
 
@@ -38,7 +39,7 @@ def word_timestamps(log_probs: torch.Tensor, text: str, vocab: Vocabulary, frame
     tokens = vocab.encode(" ".join(words))
     repeats = sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
     if log_probs.shape[0] < len(tokens) + repeats:
-        raise ValueError(f"cannot align {len(tokens)} tokens to {log_probs.shape[0]} frames: "
+        raise UserError(f"cannot align {len(tokens)} tokens to {log_probs.shape[0]} frames: "
                          f"the text is longer than the audio allows")
     frames, scores = forced_align(log_probs[None].float().cpu().contiguous(),
                                   torch.tensor([tokens], dtype=torch.int32), blank=0)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asrtl.data.store import SPLITS
+from asrtl.errors import UserError
 from asrtl.settings import checked_fields
 
 SEARCHES = ("greedy", "beam")
@@ -23,7 +24,7 @@ def check_search(decode: Any) -> str:
         ValueError: anything but ``greedy`` or ``beam``.
     """
     if not isinstance(decode, str) or decode not in SEARCHES:
-        raise ValueError(f"decode must be {' or '.join(SEARCHES)}, got {decode!r}")
+        raise UserError(f"decode must be {' or '.join(SEARCHES)}, got {decode!r}")
     return decode
 
 
@@ -55,17 +56,17 @@ class DecodeConfig:
         if isinstance(d, cls):
             return d
         if isinstance(d, str):  # decode=beam given to a training recipe
-            raise ValueError(f"{section} here is a mapping (splits, beam, beam_size), got "
+            raise UserError(f"{section} here is a mapping (splits, beam, beam_size), got "
                              f"{d!r}: for beam search too set {section}.beam=true")
         if isinstance(d, Mapping) and isinstance(d.get("splits"), str):
             d = {**d, "splits": [d["splits"]]}  # decode.splits=test: one split
         cfg = cls(**checked_fields(cls, d, section))
         unknown = [s for s in cfg.splits if s not in SCORED_SPLITS]
         if unknown:
-            raise ValueError(f"{section}.splits: unknown split(s) {unknown}; known: "
+            raise UserError(f"{section}.splits: unknown split(s) {unknown}; known: "
                              f"{', '.join(SCORED_SPLITS)}")
         if len(set(cfg.splits)) != len(cfg.splits):
-            raise ValueError(f"{section}.splits names a split twice: {list(cfg.splits)}")
+            raise UserError(f"{section}.splits names a split twice: {list(cfg.splits)}")
         if cfg.beam_size < 1:
-            raise ValueError(f"{section}.beam_size must be >= 1, got {cfg.beam_size}")
+            raise UserError(f"{section}.beam_size must be >= 1, got {cfg.beam_size}")
         return cfg

@@ -12,6 +12,7 @@ from lhotse import CutSet
 
 from asrtl.data.manifest import cut_words
 from asrtl.data.vocab import BLANK, SPACE, UNK, Vocabulary
+from asrtl.errors import MissingInput, UserError
 
 
 def greedy(log_probs: torch.Tensor, lens: torch.Tensor, vocab: Vocabulary) -> list[str]:
@@ -56,13 +57,13 @@ def lexicon_words(lexicon: str | Path | Iterable[str] | None, meta: dict,
             corpus = corpus.get(language) or {}
         cuts_file = Path(corpus.get("dir", "")) / "train_cuts.jsonl.gz"
         if not corpus.get("dir") or not cuts_file.is_file():
-            raise FileNotFoundError(f"lexicon=train: the checkpoint's training manifest is gone "
+            raise MissingInput(f"lexicon=train: the checkpoint's training manifest is gone "
                                     f"({cuts_file}); give a word list, or lexicon=none for a "
                                     f"lexicon-free search")
         return cut_words(CutSet.from_file(cuts_file))
     path = Path(lexicon).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"lexicon word list not found: {path}")
+        raise MissingInput(f"lexicon word list not found: {path}")
     return [w for w in path.read_text(encoding="utf-8").split() if w]
 
 
@@ -80,7 +81,7 @@ def write_lexicon(words: Iterable[str], vocab: Vocabulary, path: Path) -> int:
                 f.write(f"{w} {' '.join(w)} {SPACE}\n")
                 n += 1
     if n == 0:
-        raise ValueError("lexicon is empty: no word is spellable with the model's vocabulary")
+        raise UserError("lexicon is empty: no word is spellable with the model's vocabulary")
     return n
 
 
@@ -106,7 +107,7 @@ class BeamDecoder:
             lexicon = Path(self._tmp.name) / "lexicon.txt"
             self.lexicon_size = write_lexicon(words, vocab, lexicon)
         if kenlm is not None and not Path(kenlm).is_file():
-            raise FileNotFoundError(f"KenLM model not found: {kenlm}")
+            raise MissingInput(f"KenLM model not found: {kenlm}")
         try:
             self.decoder = ctc_decoder(
                 lexicon=str(lexicon) if lexicon else None, tokens=list(vocab.tokens), lm=kenlm,
@@ -116,7 +117,7 @@ class BeamDecoder:
             if kenlm is None:
                 raise
             detail = str(e).strip().splitlines()[-1]
-            raise ValueError(f"cannot load KenLM model {kenlm}: {detail}") from None
+            raise UserError(f"cannot load KenLM model {kenlm}: {detail}") from None
 
     def __call__(self, log_probs: torch.Tensor, lens: torch.Tensor) -> list[str]:
         """``(B, T, V)`` log-probabilities -> ``B`` transcripts."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import jiwer
 
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic
 
 
@@ -28,7 +29,7 @@ def score(refs: list[str], hyps: list[str]) -> dict[str, Any]:
     decomposes).
     """
     if len(refs) != len(hyps) or not refs:
-        raise ValueError(f"need as many hypotheses as references, got {len(hyps)}/{len(refs)}")
+        raise UserError(f"need as many hypotheses as references, got {len(hyps)}/{len(refs)}")
     refs = [r if r.strip() else "<empty>" for r in _nfc(refs)]
     hyps = _nfc(hyps)
     words = jiwer.process_words(refs, hyps)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def deprecated_hours(cfg: DictConfig) -> None:
     if hours is None:
         return
     if isinstance(hours, bool) or not isinstance(hours, (int, float)):
-        raise ValueError(f"hours (deprecated: data.hours): expected hours of audio, got "
+        raise UserError(f"hours (deprecated: data.hours): expected hours of audio, got "
                          f"{hours!r}")
     log.warning("hours=%s is deprecated and will be removed: use data.hours=%s (as in every "
                 "recipe); it replaces data.hours=%s", hours, hours, cfg.data.hours)

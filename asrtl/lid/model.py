@@ -17,6 +17,7 @@ from speechbrain.lobes.models.Xvector import Xvector
 from torch import nn
 
 from asrtl.data.features import Fbank, FeatureConfig
+from asrtl.errors import UserError
 from asrtl.train.checkpoint import load_weights, read_meta, resolve_checkpoint
 
 
@@ -43,14 +44,14 @@ class LIDConfig:
 
     def __post_init__(self) -> None:
         if len(self.languages) < 2:
-            raise ValueError(f"LID needs at least 2 languages, got {list(self.languages)}")
+            raise UserError(f"LID needs at least 2 languages, got {list(self.languages)}")
         if len(set(self.languages)) != len(self.languages):
-            raise ValueError(f"LID languages repeat: {list(self.languages)}")
+            raise UserError(f"LID languages repeat: {list(self.languages)}")
         if self.encoder not in ENCODERS:
-            raise ValueError(f"unknown lid.encoder {self.encoder!r}; known: "
+            raise UserError(f"unknown lid.encoder {self.encoder!r}; known: "
                              f"{', '.join(ENCODERS)}")
         if not len(self.channels) == len(self.kernel_sizes) == len(self.dilations):
-            raise ValueError("lid.model channels, kernel_sizes and dilations differ in length")
+            raise UserError("lid.model channels, kernel_sizes and dilations differ in length")
 
     @classmethod
     def from_dict(cls, d: Any) -> LIDConfig:
@@ -146,7 +147,7 @@ def load_lid(path: str | Path) -> tuple[LIDModel, dict[str, Any]]:
     meta = read_meta(ckpt)
     arch = meta.get("architecture", {})
     if arch.get("name") != LIDConfig.name:
-        raise ValueError(f"checkpoint {ckpt} is not a language-ID model "
+        raise UserError(f"checkpoint {ckpt} is not a language-ID model "
                          f"(architecture {arch.get('name')!r})")
     model = LIDModel(LIDConfig.from_dict(arch))
     load_weights(model, ckpt)

@@ -9,6 +9,7 @@ from typing import Any
 
 from lhotse import CutSet
 
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.lid.score import Posteriors, accuracy, bootstrap_top, rank_sources
 
@@ -25,7 +26,7 @@ def accuracy_summary(rows: dict[str, Posteriors], split: str) -> dict[str, Any]:
         ValueError: no rows.
     """
     if not rows:
-        raise ValueError("no held-out posteriors to score")
+        raise UserError("no held-out posteriors to score")
     per_language = {lang: round(accuracy(p, lang), 4) for lang, p in rows.items()}
     pooled = sum(per_language[lang] * len(p.ids) for lang, p in rows.items()) / sum(
         len(p.ids) for p in rows.values())

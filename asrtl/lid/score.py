@@ -11,6 +11,7 @@ import torch
 from lhotse import CutSet
 
 from asrtl.data.loader import eval_batches, load_padded
+from asrtl.errors import UserError
 from asrtl.lid.model import LIDModel
 
 
@@ -35,7 +36,7 @@ class Posteriors:
     def mean_embedding(self) -> np.ndarray:
         """``(C,)`` the encoder's embedding averaged over all frames."""
         if self.embeddings is None:
-            raise ValueError("these posteriors were computed without embeddings")
+            raise UserError("these posteriors were computed without embeddings")
         return self.embeddings.sum(0) / max(self.frames.sum(), 1)
 
     def frame_mean(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -62,7 +63,7 @@ def posteriors(model: LIDModel, cuts: CutSet, device: torch.device,
     """
     by_id = {c.id: c for c in cuts}
     if not by_id:
-        raise ValueError("no audio to score (0 utterances)")
+        raise UserError("no audio to score (0 utterances)")
     model.eval().to(device)
     ids, sums, frames, embs = [], [], [], []
     for batch in eval_batches(CutSet.from_cuts(by_id.values()), batch_duration_s):

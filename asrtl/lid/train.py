@@ -13,6 +13,7 @@ from lhotse import CutSet
 
 from asrtl.data.features import SpecAugment
 from asrtl.data.loader import load_padded, train_batches
+from asrtl.errors import UserError
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.train.loop import TrainConfig, step_seed
 from asrtl.train.schedule import lr_factor
@@ -43,7 +44,7 @@ def class_weights(cuts: Mapping[str, CutSet]) -> torch.Tensor:
     for lang, cs in cuts.items():
         total = sum(c.duration for c in cs)
         if total <= 0:
-            raise ValueError(f"LID language {lang!r} has no training audio")
+            raise UserError(f"LID language {lang!r} has no training audio")
         hours.append(total)
     w = 1.0 / torch.tensor(hours, dtype=torch.float32)
     return w * len(w) / w.sum()
@@ -87,10 +88,10 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         utterance_weight: weight of :func:`utterance_loss` beside the frame loss.
     """
     if train.stop_cer is not None:
-        raise ValueError(f"lid.train.stop_cer={train.stop_cer}: a LID classifier has no CER; "
+        raise UserError(f"lid.train.stop_cer={train.stop_cer}: a LID classifier has no CER; "
                          f"leave it null")
     if list(cuts) != list(cfg.languages):
-        raise ValueError(f"LID training languages {list(cuts)} differ from the classes "
+        raise UserError(f"LID training languages {list(cuts)} differ from the classes "
                          f"{list(cfg.languages)}")
     state = RunState(run_dir, keep=0)  # the newest checkpoint only
     torch.manual_seed(seed)
@@ -98,7 +99,7 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     if latest is not None:
         model, meta = load_lid(latest)
         if LIDConfig.from_dict(meta["architecture"]) != cfg:  # lists in JSON, tuples here
-            raise ValueError(f"{run_dir} holds a LID model of other settings; use a new "
+            raise UserError(f"{run_dir} holds a LID model of other settings; use a new "
                              f"name=... or remove the directory")
         epoch = meta["epoch"]
         if epoch < train.epochs:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from asrtl.data.features import FeatureConfig
+from asrtl.errors import UserError
 from asrtl.models.encoder import SUBSAMPLING, Conv2dSubsampling, Encoder
 from asrtl.settings import checked_fields
 
@@ -116,7 +117,7 @@ class CTCModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         if cfg.vocab_size < 4:
-            raise ValueError(f"model.vocab_size must be >= 4, got {cfg.vocab_size}")
+            raise UserError(f"model.vocab_size must be >= 4, got {cfg.vocab_size}")
         self.cfg = cfg
         self.frontend = Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels)
         self.encoder = Encoder(cfg.encoder, cfg.dim, cfg.num_layers, cfg.heads, cfg.ffn_dim,

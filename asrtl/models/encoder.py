@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torchaudio.models.conformer import ConformerLayer
 
+from asrtl.errors import UserError
+
 SUBSAMPLING = 4  # feature frames per output frame of :class:`Conv2dSubsampling`
 
 
@@ -94,7 +96,7 @@ class Encoder(nn.Module):
         elif kind == "lstm":
             layers = [LSTMLayer(dim, dropout) for _ in range(num_layers)]
         else:
-            raise ValueError(f"model.encoder must be conformer or lstm, got {kind!r}")
+            raise UserError(f"model.encoder must be conformer or lstm, got {kind!r}")
         self.kind = kind
         self.layers = nn.ModuleList(layers)
 

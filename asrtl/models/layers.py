@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from torch import nn
 
+from asrtl.errors import UserError
 from asrtl.models.ctc import CTCModel
 
 
@@ -22,7 +23,7 @@ def resolve_layers(model: CTCModel, layers: Iterable[str] | None) -> list[str]:
     chosen = list(dict.fromkeys(str(n) for n in layers))
     unknown = [n for n in chosen if n not in valid]
     if unknown:
-        raise ValueError(f"unknown layer(s) {unknown} in transfer.layers; valid: "
+        raise UserError(f"unknown layer(s) {unknown} in transfer.layers; valid: "
                          f"{', '.join(valid)}")
     return [n for n in valid if n in chosen]
 
@@ -38,7 +39,7 @@ def set_trainable(model: CTCModel, layers: Iterable[str]) -> list[str]:
     """
     chosen = set(resolve_layers(model, list(layers)))
     if not chosen:
-        raise ValueError("nothing to train: the strategy leaves every layer frozen")
+        raise UserError("nothing to train: the strategy leaves every layer frozen")
     frozen = []
     for layer in model.layer_names():
         for name, p in model.get_submodule(layer).named_parameters(prefix=layer):

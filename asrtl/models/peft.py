@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils import parametrize
 
+from asrtl.errors import MissingInput, UserError
 from asrtl.models.ctc import TRAINING_SETTINGS
 
 FORMAT_VERSION = 1
@@ -67,7 +68,7 @@ class LoRA(nn.Module):
                  blocks: int = 1) -> None:
         super().__init__()
         if out_features % blocks:
-            raise ValueError(f"LoRA: {out_features} output features do not split into "
+            raise UserError(f"LoRA: {out_features} output features do not split into "
                              f"{blocks} blocks")
         self.scale = alpha / rank
         self.lora_A = nn.Parameter(torch.empty(blocks, rank, in_features))
@@ -102,7 +103,7 @@ def encoder_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
             continue
         if isinstance(layers, nn.ModuleList) and len(layers):
             return [(f"{path}.{i}", layer) for i, layer in enumerate(layers)]
-    raise ValueError(f"adapters/LoRA need encoder layers at {' or '.join(LAYER_LISTS)}; "
+    raise UserError(f"adapters/LoRA need encoder layers at {' or '.join(LAYER_LISTS)}; "
                      f"{type(model).__name__} has none")
 
 
@@ -114,7 +115,7 @@ def _attention_weights(layer: nn.Module) -> list[tuple[nn.Module, str, int]]:
     for m in layer.modules():
         if isinstance(m, nn.MultiheadAttention):
             if not m._qkv_same_embed_dim:
-                raise ValueError("LoRA needs the packed in_proj_weight of nn.MultiheadAttention")
+                raise UserError("LoRA needs the packed in_proj_weight of nn.MultiheadAttention")
             found += [(m, "in_proj_weight", 3), (m.out_proj, "weight", 1)]
         elif all(isinstance(getattr(m, p, None), nn.Linear)
                  for p in ("q_proj", "k_proj", "v_proj", "out_proj")):
@@ -129,7 +130,7 @@ def _check_size(key: str, value: Any) -> int:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+        raise UserError(f"{key} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -167,17 +168,17 @@ def add_peft(model: nn.Module, adapter_dim: int = 0, lora_rank: int = 0,
     adapter_dim = _check_size("adapter_dim", adapter_dim)
     lora_rank = _check_size("lora_rank", lora_rank)
     if lora_rank and not float(lora_alpha) > 0:
-        raise ValueError(f"lora_alpha must be > 0, got {lora_alpha!r}")
+        raise UserError(f"lora_alpha must be > 0, got {lora_alpha!r}")
     if not adapter_dim and not lora_rank:
-        raise ValueError("add_peft: nothing to add (adapter_dim=0 and lora_rank=0)")
+        raise UserError("add_peft: nothing to add (adapter_dim=0 and lora_rank=0)")
     if has_peft(model):
-        raise ValueError(f"model already has adapters/LoRA ({_describe(peft_settings(model))})"
+        raise UserError(f"model already has adapters/LoRA ({_describe(peft_settings(model))})"
                          f": add_peft adds them once")
     layers = encoder_layers(model)
     targets = {name: _attention_weights(layer) for name, layer in layers} if lora_rank else {}
     bare = [name for name, found in targets.items() if not found]
     if bare:
-        raise ValueError(f"lora_rank={lora_rank}: encoder layer {bare[0]} "
+        raise UserError(f"lora_rank={lora_rank}: encoder layer {bare[0]} "
                          f"({type(model.get_submodule(bare[0])).__name__}) has no attention "
                          f"projections (use adapter_dim)")
     for name, layer in layers:
@@ -216,9 +217,9 @@ def save_peft(model: nn.Module, path: str | Path, with_head: bool = False) -> Pa
     """
     names = peft_parameter_names(model)
     if not names:
-        raise ValueError("the model has no adapters or LoRA to save (add_peft first)")
+        raise UserError("the model has no adapters or LoRA to save (add_peft first)")
     if with_head and getattr(model, "head", None) is None:
-        raise ValueError("with_head=True but the model has no CTC head")
+        raise UserError("with_head=True but the model has no CTC head")
     params = dict(model.named_parameters())
     state = {n: params[n].detach().cpu().contiguous() for n in names}
     if with_head:
@@ -245,23 +246,23 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no adapter file {path}")
+        raise MissingInput(f"no adapter file {path}")
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if META_KEY not in meta:
-        raise ValueError(f"{path} is not an adapter file of save_peft (no {META_KEY} metadata)")
+        raise UserError(f"{path} is not an adapter file of save_peft (no {META_KEY} metadata)")
     info = json.loads(meta[META_KEY])
     there = type(model.cfg).from_dict(info["architecture"])
     ignore = TRAINING_SETTINGS if not info["with_head"] else tuple(
         k for k in TRAINING_SETTINGS if k != "vocab_size")
     diff = there.differences(model.cfg, ignore=ignore)
     if diff:
-        raise ValueError(f"{path} was saved for another base model: {', '.join(diff)}")
+        raise UserError(f"{path} was saved for another base model: {', '.join(diff)}")
     settings = info["settings"]
     if not has_peft(model):
         add_peft(model, **settings)
     elif _describe(peft_settings(model)) != _describe(settings):
-        raise ValueError(f"{path} holds {_describe(settings)}; the model has "
+        raise UserError(f"{path} holds {_describe(settings)}; the model has "
                          f"{_describe(peft_settings(model))}")
     state = load_file(str(path))
     params = dict(model.named_parameters())
@@ -269,11 +270,11 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
         [f"head.{k}" for k in model.head.state_dict()] if info["with_head"] else [])
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{path} does not fit the model: missing {missing[:3]}, unexpected "
+        raise UserError(f"{path} does not fit the model: missing {missing[:3]}, unexpected "
                          f"{unexpected[:3]} ({len(missing)} and {len(unexpected)} tensors)")
     for name in expected:
         if state[name].shape != params[name].shape:
-            raise ValueError(f"{path}: {name} is {tuple(state[name].shape)} there, "
+            raise UserError(f"{path}: {name} is {tuple(state[name].shape)} there, "
                              f"{tuple(params[name].shape)} here")
     with torch.no_grad():
         for name in expected:

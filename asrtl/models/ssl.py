@@ -20,6 +20,7 @@ import torch
 import torchaudio
 from torch import nn
 
+from asrtl.errors import UserError
 from asrtl.models.ctc import ModelConfig
 
 
@@ -75,7 +76,7 @@ class Wav2Vec2CTC(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         if cfg.vocab_size and cfg.vocab_size < 4:
-            raise ValueError(f"model.vocab_size must be >= 4, got {cfg.vocab_size}")
+            raise UserError(f"model.vocab_size must be >= 4, got {cfg.vocab_size}")
         self.cfg = cfg
         self.encoder = build_encoder(cfg)
         # fairseq's mask_emb / Hugging Face's masked_spec_embed, kept with the projection
@@ -93,7 +94,7 @@ class Wav2Vec2CTC(nn.Module):
             ``(log_probs (B, T, V), out_lens (B,))``.
         """
         if self.head is None:
-            raise ValueError("this wav2vec 2.0 model has no CTC head (a pretrained encoder "
+            raise UserError("this wav2vec 2.0 model has no CTC head (a pretrained encoder "
                              "only): transfer it to a language first")
         x, lens = self.encode(wavs, wav_lens)
         return self.head(x).log_softmax(dim=-1), lens

@@ -31,6 +31,7 @@ from safetensors.torch import load_file
 from torchaudio.models.wav2vec2.utils.import_fairseq import _map_key as fairseq_to_torchaudio
 from torchaudio.models.wav2vec2.utils.import_huggingface import transform_wavlm_encoder_state
 
+from asrtl.errors import MissingInput, UserError
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.ssl import Wav2Vec2CTC
 
@@ -73,11 +74,11 @@ def load_ssl_encoder(path: str | Path, preset: ModelConfig, allow_pickle: bool =
     """
     p = Path(path)
     if not preset.raw_waveform:
-        raise ValueError(f"source_checkpoint {p} holds wav2vec 2.0-family weights but "
+        raise UserError(f"source_checkpoint {p} holds wav2vec 2.0-family weights but "
                          f"model={preset.name} is a {preset.encoder}: choose a wav2vec 2.0 "
                          f"preset (model=xlsr_300m, wav2vec2_base, hubert_base, wavlm_base...)")
     if not p.exists():
-        raise FileNotFoundError(f"source_checkpoint {p} does not exist: {WHERE}")
+        raise MissingInput(f"source_checkpoint {p} does not exist: {WHERE}")
     if p.is_dir():
         fmt, state, found = _read_huggingface(p)
     else:
@@ -89,14 +90,14 @@ def load_ssl_encoder(path: str | Path, preset: ModelConfig, allow_pickle: bool =
         elif isinstance(raw, dict) and any(k.startswith("feature_extractor.") for k in raw):
             fmt, state, found = "torchaudio", raw, None
         else:
-            raise ValueError(f"source_checkpoint {p}: not a torchaudio, Hugging Face or "
+            raise UserError(f"source_checkpoint {p}: not a torchaudio, Hugging Face or "
                              f"fairseq wav2vec 2.0 checkpoint (no feature_extractor weights)")
     if found is not None:
         diff = [f"{k}={getattr(found, k)!r} there vs {getattr(preset, k)!r} in "
                 f"model={preset.name}" for k in ARCHITECTURE
                 if getattr(found, k) != getattr(preset, k)]
         if diff:
-            raise ValueError(f"source_checkpoint {p} is another architecture than the "
+            raise UserError(f"source_checkpoint {p} is another architecture than the "
                              f"preset: {', '.join(diff)} (choose the matching model=...)")
     model = Wav2Vec2CTC(replace(preset, vocab_size=0, adapter_dim=0, lora_rank=0))
     dropped = _load_into(model, _to_ours(state), p)
@@ -114,12 +115,12 @@ def _read_tensors(p: Path, allow_pickle: bool) -> Any:
             return load_file(str(p))
         return torch.load(p, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError:
-        raise ValueError(f"source_checkpoint {p} needs pickle to load (fairseq stores its "
+        raise UserError(f"source_checkpoint {p} needs pickle to load (fairseq stores its "
                          f"config as Python objects): if you trust the file, add "
                          f"source_allow_pickle=true") from None
     except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as e:
         first = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__
-        raise ValueError(f"source_checkpoint {p} is truncated or corrupt ({first[:100]}): "
+        raise UserError(f"source_checkpoint {p} is truncated or corrupt ({first[:100]}): "
                          f"download it again") from None
 
 
@@ -127,16 +128,16 @@ def _read_huggingface(d: Path) -> tuple[str, dict[str, torch.Tensor], ModelConfi
     """A Hugging Face model directory: its architecture from ``config.json``, its tensors
     from ``model.safetensors`` (preferred) or ``pytorch_model.bin`` (weights only)."""
     if not (d / "config.json").is_file():
-        raise FileNotFoundError(f"Hugging Face model directory {d} has no config.json: "
+        raise MissingInput(f"Hugging Face model directory {d} has no config.json: "
                                 f"download the whole repository, not only the weights")
     try:
         hf = json.loads((d / "config.json").read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{d / 'config.json'} is not JSON: {e.msg}") from None
+        raise UserError(f"{d / 'config.json'} is not JSON: {e.msg}") from None
     files = [d / "model.safetensors", d / "pytorch_model.bin"]
     weights = next((f for f in files if f.is_file()), None)
     if weights is None:
-        raise FileNotFoundError(f"Hugging Face model directory {d} has no model.safetensors "
+        raise MissingInput(f"Hugging Face model directory {d} has no model.safetensors "
                                 f"or pytorch_model.bin")
     found = config_from_huggingface(hf)
     return "huggingface", _from_huggingface(_read_tensors(weights, False), found), found
@@ -158,7 +159,7 @@ def config_from_huggingface(hf: dict[str, Any]) -> ModelConfig:
             pos_conv_groups=int(hf["num_conv_pos_embedding_groups"]),
             layer_norm_first=bool(hf.get("do_stable_layer_norm", False)))
     except KeyError as e:
-        raise ValueError(f"Hugging Face config.json lacks {e.args[0]!r} (model_type "
+        raise UserError(f"Hugging Face config.json lacks {e.args[0]!r} (model_type "
                          f"{hf.get('model_type')!r}): not a wav2vec 2.0-family model") from None
 
 
@@ -249,17 +250,17 @@ def _load_into(model: Wav2Vec2CTC, state: dict[str, torch.Tensor], p: Path) -> l
     target = model.state_dict()
     for k, v in kept.items():
         if k in target and target[k].shape != v.shape:
-            raise ValueError(f"source_checkpoint {p}: {k} has shape {tuple(v.shape)}, "
+            raise UserError(f"source_checkpoint {p}: {k} has shape {tuple(v.shape)}, "
                              f"model={model.cfg.name} needs {tuple(target[k].shape)} (another "
                              f"architecture: choose the matching model=...)")
     result = model.load_state_dict(kept, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("mask_embedding")]
     if missing:
-        raise ValueError(f"source_checkpoint {p} lacks {len(missing)} tensor(s) of "
+        raise UserError(f"source_checkpoint {p} lacks {len(missing)} tensor(s) of "
                          f"model={model.cfg.name}, e.g. {missing[0]} (another architecture, "
                          f"or a truncated file)")
     if result.unexpected_keys:
-        raise ValueError(f"source_checkpoint {p} has tensors model={model.cfg.name} does not, "
+        raise UserError(f"source_checkpoint {p} has tensors model={model.cfg.name} does not, "
                          f"e.g. {result.unexpected_keys[0]} (another architecture: choose "
                          f"the matching model=...)")
     return dropped
@@ -292,13 +293,13 @@ def conv_spec(text: str) -> list:
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = value(node.left), value(node.right)
             return left + right if isinstance(node.op, ast.Add) else left * right
-        raise ValueError(f"conv_feature_layers: cannot read {ast.unparse(node)!r} in {text!r}")
+        raise UserError(f"conv_feature_layers: cannot read {ast.unparse(node)!r} in {text!r}")
 
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
-        raise ValueError(f"conv_feature_layers: not a list of layers: {text!r}") from None
+        raise UserError(f"conv_feature_layers: not a list of layers: {text!r}") from None
     layers = value(tree.body)
     if not isinstance(layers, list):
-        raise ValueError(f"conv_feature_layers: not a list of layers: {text!r}")
+        raise UserError(f"conv_feature_layers: not a list of layers: {text!r}")
     return layers

@@ -17,6 +17,7 @@ from lhotse import CutSet
 from asrtl.data.features import Fbank
 from asrtl.data.loader import Batch, BatchDataset, train_batches
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.multilingual.model import MultilingualCTC, language_model
 from asrtl.train.loop import TrainConfig, TrainData, dev_scores
 
@@ -30,10 +31,10 @@ def language_probs(sizes: dict[str, float], temperature: float) -> dict[str, flo
         ValueError: a temperature <= 0, or a size <= 0.
     """
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise UserError(f"temperature must be > 0, got {temperature}")
     bad = [lang for lang, n in sizes.items() if n <= 0]
     if bad:
-        raise ValueError(f"no training data for {', '.join(bad)}")
+        raise UserError(f"no training data for {', '.join(bad)}")
     weights = {lang: n ** (1.0 / temperature) for lang, n in sizes.items()}
     total = sum(weights.values())
     return {lang: w / total for lang, w in weights.items()}

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from asrtl.data.vocab import BLANK, SPACE, UNK, Vocabulary
+from asrtl.errors import UserError
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.models.encoder import Conv2dSubsampling, Encoder
 from asrtl.train.checkpoint import (
@@ -42,7 +43,7 @@ class MultilingualCTC(nn.Module):
     def __init__(self, cfg: ModelConfig, vocabs: dict[str, Vocabulary]) -> None:
         super().__init__()
         if len(vocabs) < 2:
-            raise ValueError(f"a multilingual model needs at least 2 languages, got "
+            raise UserError(f"a multilingual model needs at least 2 languages, got "
                              f"{list(vocabs)}")
         self.cfg = replace(cfg, vocab_size=0)
         self.vocabs = dict(vocabs)
@@ -64,7 +65,7 @@ class MultilingualCTC(nn.Module):
             ValueError: a language without a head.
         """
         if language not in self.heads:
-            raise ValueError(f"no head for language {language!r}; this model has "
+            raise UserError(f"no head for language {language!r}; this model has "
                            f"{', '.join(self.heads)}")
         x, lens = self.frontend(feats, feat_lens)
         x = self.encoder(x, lens)
@@ -88,7 +89,7 @@ def _view(model: MultilingualCTC, head: nn.Linear) -> CTCModel:
 def language_model(model: MultilingualCTC, language: str) -> CTCModel:
     """One language's CTC model; its parameters *are* ``model``'s (training one trains both)."""
     if language not in model.heads:
-        raise ValueError(f"no head for language {language!r}; this model has "
+        raise UserError(f"no head for language {language!r}; this model has "
                          f"{', '.join(model.heads)}")
     return _view(model, model.heads[language])
 
@@ -134,7 +135,7 @@ def load_multilingual(path: str | Path) -> tuple[MultilingualCTC, dict[str, Any]
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
     if meta.get("kind", "ctc") != KIND:
-        raise ValueError(f"checkpoint {ckpt} is a {meta.get('kind', 'ctc')} model, not a "
+        raise UserError(f"checkpoint {ckpt} is a {meta.get('kind', 'ctc')} model, not a "
                          f"multilingual one")
     vocabs = {lang: Vocabulary(list(meta["vocabs"][lang])) for lang in meta["languages"]}
     model = MultilingualCTC(ModelConfig.from_dict(meta["architecture"]), vocabs)

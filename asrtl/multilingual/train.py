@@ -12,6 +12,7 @@ import torch
 
 from asrtl.data.manifest import cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.models.ctc import ModelConfig, num_parameters
 from asrtl.models.factory import features_meta
@@ -50,10 +51,10 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
     """
     languages = [str(lang) for lang in languages]
     if len(set(languages)) != len(languages) or len(languages) < 2:
-        raise ValueError(f"languages must name at least 2 different languages, got "
+        raise UserError(f"languages must name at least 2 different languages, got "
                          f"{languages}")
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise UserError(f"temperature must be > 0, got {temperature}")
     cfg = as_train_config(train_cfg)
     decode_cfg = DecodeConfig.from_dict(decode_cfg)
     distributed.init(device)

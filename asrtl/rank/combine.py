@@ -9,6 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.stats import kendalltau, rankdata, spearmanr
 
+from asrtl.errors import UserError
+
 
 def ranks(scores: Mapping[str, float]) -> dict[str, float]:
     """Rank 1 = highest score; ties share their mean rank."""
@@ -26,7 +28,7 @@ def combine(scores: Mapping[str, Mapping[str, float]], rankers: list[str]) -> di
     """
     missing = [r for r in rankers if r not in scores]
     if not rankers or missing:
-        raise ValueError(f"combine needs the scores of its rankers; missing: {missing or 'all'}")
+        raise UserError(f"combine needs the scores of its rankers; missing: {missing or 'all'}")
     per = [ranks(scores[r]) for r in rankers]
     sources = list(scores[rankers[0]])
     return {s: -round(float(np.mean([p[s] for p in per])), 6) for s in sources}

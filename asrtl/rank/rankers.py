@@ -18,6 +18,7 @@ from lhotse import CutSet
 
 from asrtl.data.loader import BatchDataset, eval_batches
 from asrtl.data.vocab import SPACE, Vocabulary
+from asrtl.errors import UserError
 from asrtl.eval.decode import greedy
 from asrtl.eval.evaluate import ctc_loss
 from asrtl.eval.score import score
@@ -114,7 +115,7 @@ class RankInputs:
         if name not in self._passes:
             ckpt = self.sources[name]
             if ckpt is None:
-                raise ValueError(f"ranker needs the model of source {name}, none was loaded")
+                raise UserError(f"ranker needs the model of source {name}, none was loaded")
             self._passes[name] = run_source(ckpt, self.target_vocab, self.target_cuts,
                                             self.device, self.settings, self.seed)
         return self._passes[name]
@@ -122,7 +123,7 @@ class RankInputs:
     def lid_posteriors(self, name: str) -> Posteriors:
         """The LID model over the target's audio (``name == target``) or a source's."""
         if self.lid is None:
-            raise ValueError("a LID ranker needs a LID model over the sources")
+            raise UserError("a LID ranker needs a LID model over the sources")
         if name not in self._lid:
             cuts = self.target_cuts if name == self.target else self.source_audio[name]
             self._lid[name] = posteriors(self.lid, cuts, self.device)
@@ -189,7 +190,7 @@ def probe_loss(p: SourcePass, dev: frozenset[str], epochs: int, lr: float, seed:
     train = [u for u in p.utterances if u[0] not in held]
     test = [u for u in p.utterances if u[0] in held]
     if not train or not test:
-        raise ValueError("ctc_probe needs target utterances to train on and to hold out")
+        raise UserError("ctc_probe needs target utterances to train on and to hold out")
     gen = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(p.head.in_features, p.head.out_features)
     head.load_state_dict(p.head.state_dict())
@@ -324,9 +325,9 @@ def check_rankers(names: list[str]) -> None:
     """Raises ``ValueError`` naming an unknown ranker and listing the known ones."""
     unknown = [n for n in names if n not in RANKERS and n != "combined"]
     if unknown:
-        raise ValueError(f"unknown ranker(s) {unknown}; known: {', '.join(RANKERS)}, combined")
+        raise UserError(f"unknown ranker(s) {unknown}; known: {', '.join(RANKERS)}, combined")
     if not names:
-        raise ValueError("rankers is empty; known: " + ", ".join(RANKERS))
+        raise UserError("rankers is empty; known: " + ", ".join(RANKERS))
 
 
 def needs(names: list[str]) -> set[str]:

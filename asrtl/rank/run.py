@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from asrtl.data.languages import get_language
 from asrtl.data.manifest import audio_cuts, cut_texts, is_manifest_path, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.layout import RunLayout
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.train import train_lid
@@ -35,11 +36,11 @@ DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "ctc_probe", "lo
 def check_sources(target: str, sources: list[str]) -> None:
     """Raises ``ValueError`` for fewer than 2 sources, a repeated one, or the target itself."""
     if len(sources) < 2:
-        raise ValueError(f"ranking needs at least 2 candidate sources, got sources={sources}")
+        raise UserError(f"ranking needs at least 2 candidate sources, got sources={sources}")
     if len(set(sources)) != len(sources):
-        raise ValueError(f"sources repeat: {sources}")
+        raise UserError(f"sources repeat: {sources}")
     if target in sources:
-        raise ValueError(f"source {target} is the target itself; leave it out of sources")
+        raise UserError(f"source {target} is the target itself; leave it out of sources")
 
 
 def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
@@ -64,7 +65,7 @@ def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
     except (ValueError, FileNotFoundError) as e:
         raise type(e)(f"target {target}: {e}") from None
     if len(cuts) == 0:
-        raise ValueError(f"target {target} has no audio")
+        raise UserError(f"target {target} has no audio")
     # the vocabulary as transfer builds it: from the training text alone
     texts = [t for t in cut_texts(c for c in cuts if c.id not in dev) if t.strip()] \
         if all(c.supervisions for c in cuts) else []
@@ -85,7 +86,7 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
     if lid.get("checkpoint"):
         model, meta = load_lid(lid["checkpoint"])
         if sorted(meta["languages"]) != sorted(sources):
-            raise ValueError(f"lid.checkpoint={lid['checkpoint']} knows {meta['languages']}, "
+            raise UserError(f"lid.checkpoint={lid['checkpoint']} knows {meta['languages']}, "
                              f"not sources={sources}")
         return model
     found = runs.lid(sources)
@@ -135,7 +136,7 @@ def plan(cfg: Any) -> Plan:
             get_language(s)
     cuts, dev, vocab = target_data(cfg)
     if "models" in needs(names + chosen) and vocab is None:
-        raise ValueError(f"target {target} has no transcripts: rankers "
+        raise UserError(f"target {target} has no transcripts: rankers "
                          f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
     return Plan(names, chosen, cuts, dev, vocab, time.perf_counter() - t0)
 
@@ -145,16 +146,16 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
     ``recipes/rank.py``).
 
     Raises:
-        FileNotFoundError: a source without a model when ``train_missing`` is false.
+        MissingInput: a source without a model (``asrtl.jobs.pretrain_missing`` trains
+            them before, unless ``train_missing`` is false).
     """
     target, sources = str(cfg.target), [str(s) for s in cfg.sources]
     want = needs(req.names + req.chosen)
     walls = {"target_data": req.wall_s}
     t0 = time.perf_counter()
     hours = source_budget(cfg.source_hours, cfg.target_hours)
-    models = {s: resolve_source(s, None, cfg.exp_dir, hours, cfg, device,
-                                train_missing=cfg.train_missing) if "models" in want else None
-              for s in sources}
+    models = {s: resolve_source(s, None, cfg.exp_dir, hours, cfg, device)
+              if "models" in want else None for s in sources}
     walls["source_models"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     audio = {s: prepare_corpus({**cfg.data, "hours": hours}, s, seed=cfg.seed).cuts("dev")

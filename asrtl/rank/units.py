@@ -14,6 +14,7 @@ from scipy.cluster.vq import kmeans2
 
 from asrtl.data.features import Fbank, FeatureConfig
 from asrtl.data.loader import eval_batches, load_padded
+from asrtl.errors import UserError
 
 
 @torch.no_grad()
@@ -25,7 +26,7 @@ def fbank_frames(cuts: CutSet, batch_duration_s: float = 120.0) -> list[np.ndarr
     """
     by_id = {c.id: c for c in cuts}
     if not by_id:
-        raise ValueError("no audio for acoustic units (0 utterances)")
+        raise UserError("no audio for acoustic units (0 utterances)")
     fbank = Fbank(FeatureConfig())
     out = []
     for batch in eval_batches(CutSet.from_cuts(by_id.values()), batch_duration_s):
@@ -76,7 +77,7 @@ def js_similarity(p: Counter, q: Counter) -> float:
     a = np.array([p.get(k, 0) for k in keys], dtype=np.float64)
     b = np.array([q.get(k, 0) for k in keys], dtype=np.float64)
     if a.sum() == 0 or b.sum() == 0:
-        raise ValueError("an empty unit distribution")
+        raise UserError("an empty unit distribution")
     a, b = a / a.sum(), b / b.sum()
     m = (a + b) / 2
 

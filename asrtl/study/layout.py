@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asrtl.errors import UserError
 from asrtl.layout import RunLayout, result_file
 
 RELATIVE = RunLayout(Path())  # run dirs relative to the study
@@ -39,7 +40,7 @@ def best_source(scores: Mapping[str, float]) -> str:
         ValueError: no candidate.
     """
     if not scores:
-        raise ValueError("no candidate sources to pick the best of")
+        raise UserError("no candidate sources to pick the best of")
     return rank_by_score(scores)[0]
 
 

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from asrtl.errors import MissingInput, UserError
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.study.layout import StudyLayout, best_source, lid_scores, rank_by_score
 
@@ -24,7 +25,7 @@ def _read(study: Path, rel: str, missing: list[str]) -> dict | None:
     try:
         return json.loads(f.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"corrupt result file {f}: {e}") from None
+        raise UserError(f"corrupt result file {f}: {e}") from None
 
 
 def _score(study: Path, rel: str, missing: list[str]) -> dict | None:
@@ -78,7 +79,7 @@ def collect(study: str | Path) -> dict[str, Any]:
     """
     study = Path(study)
     if not (study / "study.json").is_file():
-        raise FileNotFoundError(f"not an asrtl study (no study.json): {study}")
+        raise MissingInput(f"not an asrtl study (no study.json): {study}")
     meta = json.loads((study / "study.json").read_text(encoding="utf-8"))
     lay = StudyLayout.from_dict(meta)
     langs: list[str] = list(meta["languages"])

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import MissingInput, UserError
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.models.factory import build_model
 
@@ -113,7 +114,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
             f = ckpts / pointer
             if f.is_file():
                 return ckpts / json.loads(f.read_text())["name"]
-    raise FileNotFoundError(f"no asrtl checkpoint at {p} (expected model.safetensors + "
+    raise MissingInput(f"no asrtl checkpoint at {p} (expected model.safetensors + "
                             f"meta.json, or a run dir with checkpoints/latest.json)")
 
 
@@ -123,11 +124,11 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
     try:
         meta = json.loads(f.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {ckpt} has no meta.json") from None
+        raise MissingInput(f"checkpoint {ckpt} has no meta.json") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"corrupt checkpoint metadata {f}: {e}") from None
+        raise UserError(f"corrupt checkpoint metadata {f}: {e}") from None
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
+        raise UserError(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
                          f"reads format {FORMAT_VERSION}")
     return meta
 
@@ -177,15 +178,15 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
     if meta.get("kind", "ctc") != "ctc":
-        raise ValueError(f"checkpoint {ckpt} is a {meta['kind']} model, not a CTC acoustic "
+        raise UserError(f"checkpoint {ckpt} is a {meta['kind']} model, not a CTC acoustic "
                          f"model")
     cfg = ModelConfig.from_dict(meta["architecture"])
     if expect is not None and expect != cfg:
-        raise ValueError(f"checkpoint {ckpt} has another architecture: "
+        raise UserError(f"checkpoint {ckpt} has another architecture: "
                          + ", ".join(cfg.differences(expect)))
     vocab = Vocabulary(list(meta["vocab"]))
     if len(vocab) != cfg.vocab_size:
-        raise ValueError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
+        raise UserError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
                          f"{cfg.vocab_size}")
     model = build_model(cfg)
     load_weights(model, ckpt)
@@ -203,14 +204,14 @@ def load_weights(model: nn.Module, ckpt: Path) -> None:
     try:
         state = load_file(str(weights))
     except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {ckpt} has no model.safetensors") from None
+        raise MissingInput(f"checkpoint {ckpt} has no model.safetensors") from None
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"corrupt checkpoint weights {weights}: {e}") from None
+        raise UserError(f"corrupt checkpoint weights {weights}: {e}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        raise ValueError(f"weights in {weights} do not fit the architecture in its meta.json: "
+        raise UserError(f"weights in {weights} do not fit the architecture in its meta.json: "
                          f"{first}") from None
 
 
@@ -220,9 +221,9 @@ def load_trainer_state(ckpt: Path) -> dict[str, Any]:
     try:
         return torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {ckpt} has no trainer.pt (cannot resume)") from None
+        raise MissingInput(f"checkpoint {ckpt} has no trainer.pt (cannot resume)") from None
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError...
-        raise ValueError(f"corrupt trainer state {f}: {type(e).__name__}") from None
+        raise UserError(f"corrupt trainer state {f}: {type(e).__name__}") from None
 
 
 def weights_sha256(model: nn.Module) -> str:

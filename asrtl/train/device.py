@@ -7,6 +7,8 @@ import os
 
 import torch
 
+from asrtl.errors import UserError
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """The torch device for a ``device=`` setting (``auto`` and ``cuda``: GPU ``LOCAL_RANK``
@@ -23,12 +25,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={name}: no CUDA GPU is visible (use device=auto or cpu)")
+            raise UserError(f"device={name}: no CUDA GPU is visible (use device=auto or cpu)")
         dev = torch.device(name) if name != "cuda" else torch.device("cuda", local)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
+            raise UserError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
         return dev
-    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
 
 
 def amp_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | None:
@@ -41,7 +43,7 @@ def amp_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | None:
     if amp == "fp16":
         return torch.float16
     if amp != "auto":
-        raise ValueError(f"train.amp must be auto, bf16, fp16 or off, got {amp!r}")
+        raise UserError(f"train.amp must be auto, bf16, fp16 or off, got {amp!r}")
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from asrtl.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +59,7 @@ def init(device: torch.device) -> World:
         return w
     if device.type == "cuda":
         if w.local_rank >= torch.cuda.device_count():
-            raise ValueError(f"LOCAL_RANK={w.local_rank} but only {torch.cuda.device_count()} "
+            raise UserError(f"LOCAL_RANK={w.local_rank} but only {torch.cuda.device_count()} "
                              f"GPU(s) on this node: use --nproc_per_node <= the GPU count")
         torch.cuda.set_device(w.local_rank)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

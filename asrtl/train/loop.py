@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from asrtl.data.features import Fbank, SpecAugment
 from asrtl.data.loader import Batch, BatchDataset, make_loader, train_batches
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.eval.evaluate import ctc_loss, decode_cuts
 from asrtl.eval.score import score
 from asrtl.models.ctc import CTCModel
@@ -103,15 +104,15 @@ class TrainConfig:
             d["amp"] = "off"
         cfg = cls(**checked_fields(cls, d, "train"))
         if cfg.select not in SELECT:
-            raise ValueError(f"train.select must be one of {', '.join(SELECT)}, got "
+            raise UserError(f"train.select must be one of {', '.join(SELECT)}, got "
                              f"{cfg.select!r}")
         for key, bad in (("epochs", cfg.epochs < 1), ("lr", cfg.lr <= 0),
                          ("batch_duration_s", cfg.batch_duration_s <= 0),
                          ("accum_grad", cfg.accum_grad < 1)):
             if bad:
-                raise ValueError(f"train.{key} must be > 0, got {getattr(cfg, key)!r}")
+                raise UserError(f"train.{key} must be > 0, got {getattr(cfg, key)!r}")
         if cfg.stop_cer is not None and not 0 < cfg.stop_cer <= 1:
-            raise ValueError(f"train.stop_cer must be in (0, 1] (a dev CER as a fraction) or "
+            raise UserError(f"train.stop_cer must be in (0, 1] (a dev CER as a fraction) or "
                              f"null, got {cfg.stop_cer!r}")
         return cfg
 
@@ -169,7 +170,7 @@ def optimizer_groups(model: torch.nn.Module, groups: list[dict] | None) -> list[
         if params:
             out.append({**g, "params": params, "lr_scale": float(g.get("lr_scale", 1.0))})
     if not out:
-        raise ValueError("nothing to train: every parameter is frozen")
+        raise UserError("nothing to train: every parameter is frozen")
     return out
 
 
@@ -218,7 +219,7 @@ def rank_batches(plan: list, world: distributed.World, accum_grad: int) -> tuple
     per_step = world.size * accum_grad
     steps = len(plan) // per_step
     if steps == 0:
-        raise ValueError(f"an epoch has {len(plan)} batches, fewer than the {per_step} of "
+        raise UserError(f"an epoch has {len(plan)} batches, fewer than the {per_step} of "
                          f"one step ({world.size} processes x train.accum_grad="
                          f"{accum_grad}): lower train.batch_duration_s")
     start = world.rank * accum_grad

@@ -16,6 +16,7 @@ import torch
 
 from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.io import write_json_atomic
@@ -62,7 +63,7 @@ def hold_run_dir(run_dir: Path) -> None:
     except BlockingIOError:
         holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
         os.close(fd)
-        raise ValueError(f"{run_dir} is in use by a live run ({holder}); wait for it or use "
+        raise UserError(f"{run_dir} is in use by a live run ({holder}); wait for it or use "
                          f"another exp_dir") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
@@ -107,7 +108,7 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any],
                   and not k.startswith(RESUMABLE_CHANGES))
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
-        raise ValueError(f"{run_dir} holds a run with other settings ({shown}); use another "
+        raise UserError(f"{run_dir} holds a run with other settings ({shown}); use another "
                          f"exp_dir or remove it")
     write_json_atomic(f, config)
     return True
@@ -157,7 +158,7 @@ def check_splits(corpus: Corpus, decode_cfg: DecodeConfig) -> None:
     """
     missing = [s for s in decode_cfg.splits if s != "all" and s not in corpus.splits]
     if missing:
-        raise ValueError(f"decode.splits: corpus {corpus.dir} has no split(s) {missing} "
+        raise UserError(f"decode.splits: corpus {corpus.dir} has no split(s) {missing} "
                          f"(has {corpus.splits})")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from asrtl.errors import UserError
+
 SCHEDULES = ("cosine", "linear", "constant", "triangular")
 
 
@@ -19,7 +21,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "c
         ValueError: for an unknown schedule.
     """
     if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+        raise UserError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":

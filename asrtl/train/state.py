@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from asrtl.errors import UserError
 from asrtl.io import write_json_atomic, write_text_atomic
 from asrtl.models.ctc import ModelConfig
 from asrtl.train.checkpoint import (
@@ -131,7 +132,7 @@ class RunState:
                 return path
             skipped.append(problem)
         if skipped:
-            raise ValueError(f"no whole checkpoint in {self.ckpt_dir} to resume from ("
+            raise UserError(f"no whole checkpoint in {self.ckpt_dir} to resume from ("
                              f"{'; '.join(skipped)}): remove {self.run_dir} to start over")
         return None
 
@@ -193,12 +194,12 @@ class RunState:
             return Progress(), None
         there = ModelConfig.from_dict(read_meta(path)["architecture"])
         if there != model.cfg:
-            raise ValueError(f"checkpoint {path} has another architecture: "
+            raise UserError(f"checkpoint {path} has another architecture: "
                              + ", ".join(there.differences(model.cfg)))
         load_weights(model, path)
         state = load_trainer_state(path)
         if state.get("batches_per_step", 1) != batches_per_step:
-            raise ValueError(f"{path} was trained with {state.get('batches_per_step', 1)} "
+            raise UserError(f"{path} was trained with {state.get('batches_per_step', 1)} "
                              f"batches per step (processes x train.accum_grad), this run has "
                              f"{batches_per_step}: resume with the same product")
         progress = Progress(

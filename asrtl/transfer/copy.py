@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import resolve_layers
 
@@ -76,10 +77,10 @@ def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,
         ValueError: for an unknown ``init`` or heads of different widths.
     """
     if init not in ("mean", "random"):
-        raise ValueError(f"transfer.head_init must be mean or random, got {init!r}")
+        raise UserError(f"transfer.head_init must be mean or random, got {init!r}")
     sw, sb = source.head.weight.detach(), source.head.bias.detach()
     if sw.shape[1] != target.head.weight.shape[1]:
-        raise ValueError(f"head input width differs: source {sw.shape[1]}, target "
+        raise UserError(f"head input width differs: source {sw.shape[1]}, target "
                          f"{target.head.weight.shape[1]}")
     src_index = source_vocab.index
     mapped, new = [], []
@@ -143,10 +144,10 @@ def copy_layers(source: CTCModel, target: CTCModel, layers: Iterable[str] | None
                 report.reinitialised.append(name)
                 continue
             if name not in src_state:
-                raise ValueError(f"source model has no tensor {name!r} (layer {layer!r}); its "
+                raise UserError(f"source model has no tensor {name!r} (layer {layer!r}); its "
                                  f"layers: {', '.join(source.layer_names())}")
             if src_state[name].shape != tensor.shape:
-                raise ValueError(f"shape mismatch for {name!r}: source "
+                raise UserError(f"shape mismatch for {name!r}: source "
                                  f"{tuple(src_state[name].shape)}, target {tuple(tensor.shape)}")
             tensor.copy_(src_state[name])
             report.copied.append(name)

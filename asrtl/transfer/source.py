@@ -1,5 +1,7 @@
-"""Where a transfer's source model comes from: a checkpoint, a pretraining run found (or made)
-under ``exp_dir``, a multilingual run, or none (scratch); and the architecture check."""
+"""Where a transfer's source model comes from: a checkpoint, a pretraining run found under
+``exp_dir``, a multilingual run, or none (scratch); and the architecture check. A lookup here
+never trains: pretraining a missing source is the job layer's (``asrtl.jobs.pretrain_missing``,
+which the transfer and rank recipes call first and which says so in its plan)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ from typing import Any
 
 import torch
 
+from asrtl.errors import MissingInput, UserError
 from asrtl.layout import RunLayout, finished_files, is_finished
 from asrtl.models.ctc import TRAINING_SETTINGS, ModelConfig
 from asrtl.models.ssl_weights import is_ssl_weights, load_ssl_encoder
 from asrtl.multilingual.model import load_source
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
-from asrtl.train.run import pretrain_language
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,9 @@ def is_pretrained(run_dir: Path) -> bool:
 
 
 def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Path,
-                   hours: float, cfg: Any, device: torch.device,
-                   train_missing: bool = True) -> Checkpoint | None:
-    """The source checkpoint: given, pretrained earlier, pretrained now, or none (scratch).
+                   hours: float, cfg: Any, device: torch.device) -> Checkpoint | None:
+    """The source checkpoint: given, pretrained earlier, or none (scratch). Never trains
+    (``asrtl.jobs.pretrain_missing`` does, before).
 
     Args:
         source: a language, ``none``, ``multilingual:a+b+c`` or ``from-checkpoint``.
@@ -48,14 +50,12 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
             (:mod:`asrtl.models.ssl_weights`; ``cfg.source_allow_pickle`` for fairseq files);
             wins over ``source``.
         hours: the source's training budget (its run dir's name).
-        cfg: the recipe's config (``data``, ``model``, ``train``, ``decode``, ``seed``), used
-            to pretrain a missing source.
-        train_missing: pretrain a language that has no finished run (else an error).
+        cfg: the recipe's config (``model``, ``source_allow_pickle``).
 
     Raises:
-        FileNotFoundError: a missing multilingual run, or a missing source with
-            ``train_missing=False``.
-        ValueError: ``from-checkpoint`` without ``source_checkpoint``.
+        MissingInput: a missing multilingual run, or a language without a finished
+            pretraining run.
+        UserError: ``from-checkpoint`` without ``source_checkpoint``.
     """
     if source_checkpoint:
         if is_ssl_weights(source_checkpoint):
@@ -70,26 +70,25 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
         languages = source.removeprefix(MULTILINGUAL)
         run_dir = RunLayout(exp_dir).multilingual(languages)
         if not is_finished(run_dir, "multilingual"):
-            raise FileNotFoundError(
+            raise MissingInput(
                 f"no finished multilingual model {languages} in {run_dir} (no "
                 f"{' or '.join(finished_files('multilingual'))}): train it first with python "
                 f"recipes/multilingual.py languages=[{languages.replace('+', ',')}]")
         return load_source(run_dir)
     if source == "from-checkpoint":
-        raise ValueError("give source=<language> (or none) or source_checkpoint=<path>")
+        raise UserError("give source=<language> (or none) or source_checkpoint=<path>")
     run_dir = pretrain_dir(exp_dir, source, hours)
     if not is_pretrained(run_dir):
-        if not train_missing:
-            raise FileNotFoundError(f"source {source} has no pretrained model in {run_dir} "
-                                    f"(train_missing=false)")
-        log.info("source %s has no finished pretraining: pretraining it on %g h in %s",
-                 source, hours, run_dir)
-        data = {**cfg.data, "hours": hours}
-        config = {"language": source, "data": data, "model": dict(cfg.model),
-                  "train": dict(cfg.train), "seed": cfg.seed, "decode": dict(cfg.decode)}
-        pretrain_language(run_dir, source, data, cfg.model, cfg.train, cfg.decode, device,
-                          cfg.seed, config)
+        raise MissingInput(f"source {source} has no pretrained model in {run_dir} (no "
+                           f"{' or '.join(finished_files('pretrain'))}): recipes/transfer.py "
+                           f"and recipes/rank.py (train_missing=true) pretrain it first")
     return load_checkpoint(run_dir)
+
+
+def is_language(source: str) -> bool:
+    """Whether a ``source=`` names a language to pretrain (not ``none``, a multilingual run
+    or a checkpoint)."""
+    return source not in ("none", "from-checkpoint") and not source.startswith(MULTILINGUAL)
 
 
 def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
@@ -100,6 +99,6 @@ def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
     """
     diff = source.model.cfg.differences(target, ignore=TRAINING_SETTINGS)
     if diff:
-        raise ValueError(f"source checkpoint {source.path} has another architecture than "
+        raise UserError(f"source checkpoint {source.path} has another architecture than "
                          f"model={target.name}: {', '.join(diff)} (choose the matching "
                          f"model=...)")

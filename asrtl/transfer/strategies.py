@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from asrtl.errors import UserError
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import resolve_layers, set_trainable
 from asrtl.models.peft import add_peft, has_peft, peft_parameter_names
@@ -64,9 +65,9 @@ class DiscriminativeConfig:
             return d
         cfg = cls(**checked_fields(cls, d, section))
         if not 0 < cfg.decay <= 1:
-            raise ValueError(f"{section}.decay must be in (0, 1], got {cfg.decay}")
+            raise UserError(f"{section}.decay must be in (0, 1], got {cfg.decay}")
         if cfg.toward not in TOWARD:
-            raise ValueError(f"{section}.toward must be {' or '.join(TOWARD)}, got "
+            raise UserError(f"{section}.toward must be {' or '.join(TOWARD)}, got "
                              f"{cfg.toward!r}")
         return cfg
 
@@ -118,19 +119,19 @@ class StrategyConfig:
                 d["peft"] = None
         cfg = cls(**checked_fields(cls, d, section))
         if isinstance(cfg.trainable, str) and cfg.trainable not in TRAINABLE:
-            raise ValueError(f"{section}.trainable must be {', '.join(TRAINABLE)} or a list of "
+            raise UserError(f"{section}.trainable must be {', '.join(TRAINABLE)} or a list of "
                              f"layers, got {cfg.trainable!r}")
         if cfg.stages not in (None, *STAGE_PLANS):
-            raise ValueError(f"{section}.stages must be {', '.join(STAGE_PLANS)} or null, got "
+            raise UserError(f"{section}.stages must be {', '.join(STAGE_PLANS)} or null, got "
                              f"{cfg.stages!r}")
         if cfg.trainable == "peft" and cfg.stages is not None:
-            raise ValueError(f"{section}.trainable=peft trains the adapters/LoRA and the head "
+            raise UserError(f"{section}.trainable=peft trains the adapters/LoRA and the head "
                              f"throughout: set {section}.stages=null (got {cfg.stages!r})")
         if cfg.schedule is not None and cfg.schedule not in SCHEDULES:
-            raise ValueError(f"{section}.schedule must be {', '.join(SCHEDULES)} or null, got "
+            raise UserError(f"{section}.schedule must be {', '.join(SCHEDULES)} or null, got "
                              f"{cfg.schedule!r}")
         if cfg.stage_epochs < 1:
-            raise ValueError(f"{section}.stage_epochs must be >= 1, got {cfg.stage_epochs}")
+            raise UserError(f"{section}.stage_epochs must be >= 1, got {cfg.stage_epochs}")
         return cfg
 
 
@@ -151,9 +152,9 @@ def discriminative_groups(model: CTCModel, decay: float, toward: str = "input"
         ValueError: ``decay`` outside (0, 1] or an unknown direction.
     """
     if not 0 < decay <= 1:
-        raise ValueError(f"discriminative decay must be in (0, 1], got {decay}")
+        raise UserError(f"discriminative decay must be in (0, 1], got {decay}")
     if toward not in ("input", "output"):
-        raise ValueError(f"discriminative direction must be input or output, got {toward!r}")
+        raise UserError(f"discriminative direction must be input or output, got {toward!r}")
     names = model.layer_names()
     depth = len(names) - 1
     return [{"name": layer, "params": layer_parameters(model, layer),
@@ -206,7 +207,7 @@ def frozen_layers(model: CTCModel, freeze: Iterable[str] | None) -> list[str]:
     valid = model.layer_names()
     unknown = [n for n in names if n not in valid]
     if unknown:
-        raise ValueError(f"unknown layer(s) {unknown} in strategy.freeze; valid: "
+        raise UserError(f"unknown layer(s) {unknown} in strategy.freeze; valid: "
                          f"{', '.join(valid)}")
     return [n for n in valid if n in names]
 
@@ -258,7 +259,7 @@ def apply_strategy(model: CTCModel, strategy: StrategyConfig | Mapping[str, Any]
     freeze = frozen_layers(model, strategy.freeze)
     trainable, plan, peft = strategy.trainable, strategy.stages, strategy.peft
     if trainable == "peft" and peft is None and not has_peft(model):
-        raise ValueError("strategy.trainable=peft needs strategy.peft (adapter_dim and/or "
+        raise UserError("strategy.trainable=peft needs strategy.peft (adapter_dim and/or "
                          "lora_rank)")
     layers = (new if trainable in ("new", "peft") else names if trainable == "all"
               else resolve_layers(model, list(trainable)))
@@ -268,7 +269,7 @@ def apply_strategy(model: CTCModel, strategy: StrategyConfig | Mapping[str, Any]
               gradual_unfreeze_stages(model, freeze) if plan == "gradual_unfreeze" else
               head_first_stages(model, new, freeze) if plan == "head_first" else None)
     if stages == []:
-        raise ValueError("nothing to train: strategy.freeze leaves every stage empty")
+        raise UserError("nothing to train: strategy.freeze leaves every stage empty")
     extra = ([n for n in peft_parameter_names(model)
               if not any(n.startswith(f"{f}.") for f in freeze)]
              if trainable == "peft" else [])
