@@ -69,7 +69,7 @@ def target_audio(cfg: DictConfig) -> tuple[str | None, CutSet | None]:
     target = str(cfg.target)
     try:
         return target, audio_cuts(target) if is_manifest_path(target) else held_out(cfg, target)
-    except ValueError as e:
+    except UserError as e:
         raise UserError(f"target {target}: {e}") from None
 
 
@@ -105,7 +105,7 @@ def main(cfg: DictConfig) -> None:
     if target is not None:
         try:
             post = rows.get(target) or posteriors(model, target_cuts, device)
-        except ValueError as e:
+        except UserError as e:
             raise UserError(f"target {target}: {e}") from None
         rows.setdefault(Path(target).name if is_manifest_path(target) else target, post)
         result = target_ranking(post, target, cfg.bootstrap, cfg.seed)

@@ -62,7 +62,7 @@ def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
             dev_cuts = corpus.cuts("dev")  # read from disk once
             dev = frozenset(c.id for c in dev_cuts)
             cuts = CutSet.from_cuts([*corpus.cuts("train"), *dev_cuts])
-    except (ValueError, FileNotFoundError) as e:
+    except UserError as e:  # a system OSError keeps its own one-line path in cli.recipe
         raise type(e)(f"target {target}: {e}") from None
     if len(cuts) == 0:
         raise UserError(f"target {target} has no audio")

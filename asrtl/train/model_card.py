@@ -75,6 +75,8 @@ def _results(run_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     root = run_dir / "results"
     found = []
     for f in sorted(root.glob("**/scores.json")):
+        if f.relative_to(root).parts[0].startswith(("step-", "epoch-")):
+            continue  # recipes/decode.py of another checkpoint than the run's: not its results
         scores = _read_json(f)
         if scores and "wer" in scores:
             found.append((f.parent.relative_to(root).as_posix(), scores))
