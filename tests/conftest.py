@@ -80,9 +80,9 @@ def reached(run_dir: Path, stop_cer: float, name: str) -> list[dict]:
     """The metrics rows of a run trained with ``train.stop_cer``; fails the test, naming the
     fixture, when its dev CER never got to ``stop_cer`` within its cap of epochs (recorded
     for tools/flake_check.py either way)."""
-    import json
+    from asrtl.train.state import read_metrics
 
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run_dir)
     best = min(r["valid_cer"] for r in rows)
     record(name, epochs=len(rows), best_dev_cer=best, stop_cer=stop_cer)
     if best > stop_cer:
