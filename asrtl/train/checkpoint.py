@@ -35,6 +35,12 @@ from asrtl.models.factory import build_model
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+DAMAGED = ".damaged"  # suffix of a checkpoint directory set aside as damaged (kept, not read)
+
+
+class FormatMismatch(UserError):
+    """A checkpoint written in another format version (a newer or older asrtl): whole, but
+    not for this asrtl to read."""
 
 
 @dataclass
@@ -128,7 +134,7 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise UserError(f"corrupt checkpoint metadata {f}: {e}") from None
     if meta.get("format_version") != FORMAT_VERSION:
-        raise UserError(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
+        raise FormatMismatch(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
                          f"reads format {FORMAT_VERSION}")
     return meta
 
@@ -136,11 +142,18 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
 def damage(ckpt: Path) -> str | None:
     """Why the checkpoint directory ``ckpt`` cannot be resumed from, or None when it is whole:
     a missing or corrupt ``meta.json``, weights missing, truncated (shorter than their own
-    header says) or unreadable, no ``trainer.pt``. Reads the headers only."""
+    header says) or unreadable, no ``trainer.pt``. Reads the headers only.
+
+    Raises:
+        FormatMismatch: the checkpoint is whole but of another format version (not damage:
+            skipping it would resume from an older one, or start over, without need).
+    """
     if not ckpt.is_dir():
         return f"{ckpt} does not exist"
     try:
         read_meta(ckpt)
+    except FormatMismatch:
+        raise
     except (FileNotFoundError, ValueError) as e:
         return str(e)
     weights = ckpt / "model.safetensors"

@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from asrtl.errors import UserError
-from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.io import read_json, read_json_lines, write_json_atomic, write_text_atomic
 from asrtl.models.ctc import ModelConfig
 from asrtl.train.checkpoint import (
+    DAMAGED,
     damage,
     load_trainer_state,
     load_weights,
@@ -53,7 +54,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
     f = run_dir / "metrics.jsonl"
     if not f.is_file():
         return []
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    return read_json_lines(f, "metrics file")
 
 
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -113,28 +114,65 @@ class RunState:
         """The checkpoint to resume from, or None for a fresh run: the one ``latest.json``
         names, or, when that one is damaged or gone (a disk that filled up, a file removed:
         :func:`asrtl.train.checkpoint.damage`), the newest whole one before it, with a
-        warning naming what was skipped.
+        warning naming what was skipped. Damaged checkpoints are set aside (renamed
+        ``<name>.damaged``, kept for a look, never read or pruned), and ``latest.json`` and
+        ``best.json`` are pointed at whole ones (see :meth:`_repair_pointers`).
 
         Raises:
             ValueError: checkpoints exist, and none of them is whole.
         """
         named = self._named_latest()
-        others = sorted((p for p in self.ckpt_dir.glob("*") if p.is_dir()
-                         and not p.name.endswith(".tmp") and p != named), reverse=True)
+        others = sorted((p for p in self._checkpoints() if p != named), reverse=True)
         candidates = ([named] if named is not None else []) + others
-        skipped = []
+        skipped: list[tuple[Path, str]] = []
         for path in candidates:
             problem = damage(path)
             if problem is None:
-                for why in skipped:
+                for bad, why in skipped:
                     log.warning("skipping a damaged checkpoint: %s; resuming from %s", why,
                                 path.name)
+                    if bad.is_dir():
+                        bad.rename(bad.with_name(bad.name + DAMAGED))
+                if skipped:
+                    self._repair_pointers(path)
                 return path
-            skipped.append(problem)
+            skipped.append((path, problem))
         if skipped:
             raise UserError(f"no whole checkpoint in {self.ckpt_dir} to resume from ("
-                             f"{'; '.join(skipped)}): remove {self.run_dir} to start over")
+                             f"{'; '.join(why for _, why in skipped)}): remove {self.run_dir} "
+                             f"to start over")
         return None
+
+    def _checkpoints(self) -> list[Path]:
+        """The checkpoint directories, oldest name first (not those being written or set
+        aside as damaged)."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        return sorted(p for p in self.ckpt_dir.iterdir() if p.is_dir()
+                      and not p.name.endswith((".tmp", DAMAGED)))
+
+    def _repair_pointers(self, resumed: Path) -> None:
+        """After damaged checkpoints were set aside: ``latest.json`` names ``resumed``, and
+        ``best.json`` the best as of ``resumed`` (its trainer state's) when that one is whole,
+        else it is removed (the resumed run chooses again at its next epoch's end)."""
+        meta = read_meta(resumed)
+        write_json_atomic(self.ckpt_dir / "latest.json", {"name": resumed.name, **{
+            k: meta[k] for k in ("step", "epoch") if k in meta}})
+        best_file = self.ckpt_dir / "best.json"
+        named = self.best().get("name")
+        if named is None or damage(self.ckpt_dir / str(named)) is None:
+            return
+        try:
+            best = load_trainer_state(resumed).get("best") or {}
+        except (OSError, RuntimeError, ValueError):
+            best = {}
+        if best.get("name") and damage(self.ckpt_dir / str(best["name"])) is None:
+            write_json_atomic(best_file, best)
+            log.warning("best.json named damaged checkpoint %s: now %s", named, best["name"])
+        else:
+            best_file.unlink()
+            log.warning("best.json named damaged checkpoint %s: removed (the next epoch's "
+                        "end chooses again)", named)
 
     def _named_latest(self) -> Path | None:
         """The checkpoint ``latest.json`` names (None: no pointer, or an unreadable one)."""
@@ -155,7 +193,7 @@ class RunState:
     def best(self) -> dict[str, Any]:
         """``best.json`` (empty when no checkpoint was chosen yet)."""
         f = self.ckpt_dir / "best.json"
-        return json.loads(f.read_text()) if f.is_file() else {}
+        return read_json(f, "best-checkpoint pointer") if f.is_file() else {}
 
     def history(self, until: int | None = None, key: str = "step") -> list[dict]:
         """The metrics rows, those with ``key <= until`` when given (a resumed run rewrites
@@ -207,6 +245,10 @@ class RunState:
             losses=list(state.get("epoch_losses", [])),
             by_language={k: list(v) for k, v in state.get("epoch_language_losses", {}).items()},
             best=state.get("best", {}), history=self.history(until=state["step"]))
+        if progress.best.get("name") and damage(self.ckpt_dir / str(progress.best["name"])):
+            log.warning("the best checkpoint so far, %s, is damaged or gone: the next "
+                        "epoch's end chooses again", progress.best["name"])
+            progress.best = {}
         log.info("resuming from %s (epoch %d, step %d)", path, progress.epoch, progress.step)
         return progress, state
 
@@ -230,8 +272,7 @@ class RunState:
 
     def prune(self, keep: set[str]) -> None:
         """Removes all but the newest ``self.keep`` checkpoints and those in ``keep``."""
-        done = sorted(p for p in self.ckpt_dir.iterdir()
-                      if p.is_dir() and not p.name.endswith(".tmp"))
+        done = self._checkpoints()
         for p in done[:-self.keep] if self.keep > 0 else done:
             if p.name not in keep:
                 shutil.rmtree(p, ignore_errors=True)

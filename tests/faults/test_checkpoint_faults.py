@@ -65,6 +65,58 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(damage, tmp_pa
     assert run.trainer_state() == {"epoch": 2}
 
 
+def test_a_damaged_checkpoint_is_set_aside_with_its_files_and_the_pointers_repaired(tmp_path):
+    run = _three(tmp_path)
+    bad = run.ckpt_dir / "step-000003"
+    _truncate(bad)
+    kept = snapshot(bad)
+    assert run.latest().name == "step-000002"
+    aside = run.ckpt_dir / "step-000003.damaged"
+    assert not bad.exists() and snapshot(aside) == kept  # nothing of it lost
+    assert json.loads((run.ckpt_dir / "latest.json").read_text())["name"] == "step-000002"
+    run.save("step-000004", _tiny(), {"step": 4, "epoch": 4}, {"epoch": 4})
+    run.save("step-000005", _tiny(), {"step": 5, "epoch": 5}, {"epoch": 5})
+    assert aside.is_dir()  # never pruned, never resumed from
+    assert run.latest().name == "step-000005"
+
+
+def _best_damaged(tmp_path: Path, best_before: dict) -> RunState:
+    """Checkpoints 1-3, the third the best and truncated; the second's trainer state holds
+    ``best_before``, the best as of then."""
+    run = RunState(tmp_path, keep=3)
+    run.save("step-000001", _tiny(), {"step": 1, "epoch": 1}, {"epoch": 1},
+             best={"name": "step-000001", "cer": 0.6})
+    run.save("step-000002", _tiny(), {"step": 2, "epoch": 2}, {"epoch": 2, "best": best_before})
+    run.save("step-000003", _tiny(), {"step": 3, "epoch": 3}, {"epoch": 3},
+             best={"name": "step-000003", "cer": 0.4})
+    _truncate(run.ckpt_dir / "step-000003")
+    return run
+
+
+@pytest.mark.parametrize("best_before, best_after", [
+    ({"name": "step-000001", "cer": 0.6}, {"name": "step-000001", "cer": 0.6}),
+    ({}, None),  # no earlier choice: best.json goes, the next epoch's end chooses
+], ids=["earlier-best", "no-earlier-best"])
+def test_best_json_naming_a_damaged_checkpoint_falls_back_to_the_best_before(
+        best_before, best_after, tmp_path, caplog):
+    run = _best_damaged(tmp_path, best_before)
+    with caplog.at_level(logging.WARNING):
+        assert run.latest().name == "step-000002"
+    assert "best.json named damaged checkpoint step-000003" in caplog.text
+    best = run.ckpt_dir / "best.json"
+    assert (json.loads(best.read_text()) if best.is_file() else None) == best_after
+
+
+def test_a_checkpoint_of_another_format_is_an_error_not_damage(tmp_path):
+    run = _three(tmp_path)
+    meta = run.ckpt_dir / "step-000003" / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "format_version": 99}))
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"checkpoint format 99, this asrtl reads format 1"):
+        run.latest()
+    assert snapshot(tmp_path) == before  # not set aside, not skipped
+
+
 def test_no_whole_checkpoint_is_one_error_naming_them(tmp_path):
     run = _three(tmp_path)
     for step in (1, 2, 3):
