@@ -39,6 +39,16 @@ def checked_fields(cls: type, d: Any, section: str) -> dict[str, Any]:
     return {str(k): _checked(f"{section}.{k}", v, hints[str(k)]) for k, v in d.items()}
 
 
+def checked(key: str, value: Any, hint: Any) -> Any:
+    """``value`` of setting ``key`` checked against the type hint ``hint`` (as a settings
+    dataclass's field is: an int for a float is taken, an integral float for an int).
+
+    Raises:
+        ValueError: one line naming ``key``, what it expects and what it got.
+    """
+    return _checked(key, value, hint)
+
+
 def _checked(key: str, value: Any, hint: Any) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):

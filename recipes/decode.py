@@ -21,7 +21,6 @@ Without ``data=<source>`` the checkpoint's own corpus is decoded, read from (or 
 the cache it was built in, or in ``data.cache_dir`` when given.
 """
 
-import json
 from pathlib import Path
 
 import hydra
@@ -33,6 +32,7 @@ from asrtl.errors import UserError
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import lexicon_words
 from asrtl.eval.evaluate import evaluate_split, results_dir
+from asrtl.io import read_json
 from asrtl.layout import RunLayout
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
@@ -56,7 +56,7 @@ def checkpoint_run(ckpt: Path) -> tuple[Path, str | None]:
         f = ckpt.parent / pointer
         if f.is_file():
             try:
-                best = json.loads(f.read_text(encoding="utf-8"))["name"]
+                best = read_json(f, "checkpoint pointer")["name"]
             except (OSError, ValueError, KeyError, TypeError):
                 break  # unreadable: which one is the run's own is unknown
             return run_dir, None if best == ckpt.name else ckpt.name

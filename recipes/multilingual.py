@@ -21,6 +21,7 @@ from asrtl.cli import check_overrides, print_scores, recipe
 from asrtl.eval.config import DecodeConfig
 from asrtl.io import write_json_atomic
 from asrtl.multilingual.train import train_multilingual
+from asrtl.settings import checked
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
 from asrtl.train.model_card import write_model_card
@@ -32,7 +33,8 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     out = train_multilingual(run_dir, list(cfg.languages), cfg.data, cfg.model,
                              TrainConfig.from_dict(cfg.train), DecodeConfig.from_dict(cfg.decode),
-                             float(cfg.temperature), resolve_device(cfg.device), cfg.seed,
+                             checked("temperature", cfg.temperature, float),
+                             resolve_device(cfg.device), cfg.seed,
                              OmegaConf.to_container(cfg, resolve=True))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return

@@ -34,6 +34,7 @@ from asrtl.data.manifest import Corpus, prepare_corpus
 from asrtl.errors import MissingInput, UserError
 from asrtl.io import write_json_atomic
 from asrtl.layout import model_name
+from asrtl.settings import checked
 from asrtl.train.checkpoint import Checkpoint, load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.run import claim_run_dir
@@ -63,8 +64,8 @@ def main(cfg: DictConfig) -> None:
     device = resolve_device(cfg.device)
     base = load_checkpoint(cfg.checkpoint)
     cuts = corpus_of(cfg, base).cuts(cfg.split)
-    ks = sorted({int(k) for k in (cfg.utts if isinstance(cfg.utts, ListConfig)
-                                  else [cfg.utts])})
+    ks = sorted({checked("utts", k, int) for k in (cfg.utts if isinstance(cfg.utts, ListConfig)
+                                                   else [cfg.utts])})
     if ks[0] < 1:
         raise UserError(f"utts must be >= 1, got {ks}")
     if (cfg.speaker is None) == (cfg.speakers is None):

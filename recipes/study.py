@@ -12,7 +12,6 @@ resumes, so killing the study and rerunning it finishes only what is missing. Th
 ``report/`` is written (``recipes/report.py study=...`` rebuilds it alone).
 """
 
-import json
 import logging
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from omegaconf import DictConfig
 from asrtl.cli import check_overrides, recipe
 from asrtl.data.languages import caveats, get_language
 from asrtl.errors import MissingInput, UserError
-from asrtl.io import write_json_atomic
+from asrtl.io import read_json, write_json_atomic
 from asrtl.jobs import pretrain_sources, run_recipe, sweep
 from asrtl.study.layout import StudyLayout, best_source, lid_scores
 from asrtl.study.report import write_report
@@ -42,7 +41,7 @@ def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str
     """
     def read(rel: str) -> dict | None:
         f = study / rel
-        return json.loads(f.read_text()) if f.is_file() else None
+        return read_json(f, "LID result") if f.is_file() else None
 
     rankings = read(lay.lid_file("rankings.json")) if len(languages) >= 3 else None
     scores, mode = lid_scores(target, rankings, read(lay.lid_matrix()))

@@ -4,7 +4,6 @@ parameters (the adapted ones alone), and loading them back on top of the base ch
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import random
@@ -23,7 +22,7 @@ from asrtl.data.loader import BatchDataset
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import MissingInput, UserError
 from asrtl.eval.evaluate import ctc_loss
-from asrtl.io import write_json_atomic
+from asrtl.io import read_json, write_json_atomic
 from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import load_checkpoint
@@ -198,7 +197,7 @@ def load_adapted(out_dir: str | Path) -> tuple[CTCModel, Vocabulary, dict[str, A
     out_dir = Path(out_dir)
     if not (out_dir / "adapted.json").is_file():
         raise MissingInput(f"no speaker adaptation (adapted.json) in {out_dir}")
-    meta = json.loads((out_dir / "adapted.json").read_text())
+    meta = read_json(out_dir / "adapted.json", "speaker adaptation record")
     base = load_checkpoint(meta["base_checkpoint"])
     tensors = load_file(str(out_dir / "adapted.safetensors"))
     state = prepare(base.model, meta["method"], int(meta.get("layers", AdaptConfig.layers)))

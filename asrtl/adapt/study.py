@@ -4,7 +4,6 @@ before and after on the speaker's other utterances, and their spread over speake
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import statistics
 from pathlib import Path
@@ -17,6 +16,7 @@ from asrtl.adapt.config import AdaptConfig
 from asrtl.adapt.run import adapt, save_adapted, speaker_split, subset
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
+from asrtl.io import read_json
 from asrtl.models.ctc import CTCModel
 from asrtl.models.factory import input_transform
 from asrtl.train.checkpoint import Checkpoint, weights_sha256
@@ -108,7 +108,7 @@ def _finished(out: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
     f = out / "adapted.json"
     if not f.is_file() or not (out / "adapted.safetensors").is_file():
         return None
-    saved = json.loads(f.read_text())
+    saved = read_json(f, "speaker adaptation record")
     if any(saved.get(k) != v for k, v in meta.items()) or "after" not in saved:
         return None
     return {k: saved[k] for k in ("steps", "before", "after")}

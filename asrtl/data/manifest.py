@@ -9,12 +9,14 @@ result is the same directory layout in the cache: ``{split}_{recordings,supervis
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import logging
 import os
 import random
 import unicodedata
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,6 +32,7 @@ from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
 from asrtl.data.text import normalize, out_of_script
 from asrtl.errors import MissingInput, UserError
+from asrtl.settings import checked
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,11 @@ class Corpus:
         path = self.dir / f"{split}_cuts.jsonl.gz"
         if not path.is_file():
             raise UserError(f"corpus {self.dir} has no split {split!r} (has {self.splits})")
-        return CutSet.from_file(path).to_eager()
+        try:
+            return CutSet.from_file(path).to_eager()
+        except (gzip.BadGzipFile, EOFError, zlib.error, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"corrupt corpus manifest {path} ({type(e).__name__}: {e}): "
+                            f"remove {self.dir} to build it again") from None
 
 
 def _embedded_config(data: Mapping[str, Any], seed: int) -> EmbeddedConfig:
@@ -187,8 +194,10 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     lang = _registry_language(language)
     cleaned = {split: _clean(recs, sups, language, lang, data, counts, f"{source}:{split}")
                for split, (recs, sups) in manifests.items()}
-    splits = _assign_splits(cleaned, seed, float(data.get("dev_fraction", 0.1)),
-                            float(data.get("test_fraction", 0.1)), hold_out)
+    splits = _assign_splits(cleaned, seed,
+                            checked("data.dev_fraction", data.get("dev_fraction", 0.1), float),
+                            checked("data.test_fraction", data.get("test_fraction", 0.1), float),
+                            hold_out)
     dropped, noted = split_counts(counts, data.get("out_of_script"))
     if dropped:
         log.warning("%s: dropped bad utterances (data.skip_bad=true, data.out_of_script=drop): "

@@ -3,14 +3,13 @@ warning, and run dirs begun under it carried over. To be removed in the next rel
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
 from asrtl.errors import UserError
-from asrtl.io import write_json_atomic
+from asrtl.io import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def upgrade_run_json(run_dir: Path) -> None:
     """A run dir begun when LID read ``hours``: its ``run.json`` rewritten to ``data.hours``
     (the setting it trained with), so that the same run resumes rather than clashes."""
     f = run_dir / "run.json"
-    old = json.loads(f.read_text()) if f.is_file() else {}
+    old = read_json(f, "run config") if f.is_file() else {}
     if old.get("hours") is not None:
         old.setdefault("data", {})["hours"], old["hours"] = old["hours"], None
         write_json_atomic(f, old)

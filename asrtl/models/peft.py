@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils import parametrize
@@ -247,11 +247,14 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise MissingInput(f"no adapter file {path}")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if META_KEY not in meta:
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        info = json.loads(meta[META_KEY]) if META_KEY in meta else None
+    except (SafetensorError, json.JSONDecodeError) as e:
+        raise UserError(f"corrupt adapter file {path}: {e}") from None
+    if info is None:
         raise UserError(f"{path} is not an adapter file of save_peft (no {META_KEY} metadata)")
-    info = json.loads(meta[META_KEY])
     there = type(model.cfg).from_dict(info["architecture"])
     ignore = TRAINING_SETTINGS if not info["with_head"] else tuple(
         k for k in TRAINING_SETTINGS if k != "vocab_size")

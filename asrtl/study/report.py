@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from asrtl.errors import MissingInput, UserError
-from asrtl.io import write_json_atomic, write_text_atomic
+from asrtl.errors import MissingInput
+from asrtl.io import read_json, write_json_atomic, write_text_atomic
 from asrtl.study.layout import StudyLayout, best_source, lid_scores, rank_by_score
 
 
@@ -22,10 +21,7 @@ def _read(study: Path, rel: str, missing: list[str]) -> dict | None:
     if not f.is_file():
         missing.append(rel)
         return None
-    try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"corrupt result file {f}: {e}") from None
+    return read_json(f, "result file")
 
 
 def _score(study: Path, rel: str, missing: list[str]) -> dict | None:
@@ -53,7 +49,7 @@ def predictors(study: Path, lay: StudyLayout, langs: list[str], metric: Any) -> 
         f = study / lay.ranking(t)
         if not f.is_file():
             continue
-        ranking = json.loads(f.read_text(encoding="utf-8"))
+        ranking = read_json(f, "ranking")
         wer = {s: [metric(f"{s}->{t}", "wer")] for s in ranking["sources"]}
         if any(v[0] is None for v in wer.values()):
             continue
@@ -80,7 +76,7 @@ def collect(study: str | Path) -> dict[str, Any]:
     study = Path(study)
     if not (study / "study.json").is_file():
         raise MissingInput(f"not an asrtl study (no study.json): {study}")
-    meta = json.loads((study / "study.json").read_text(encoding="utf-8"))
+    meta = read_json(study / "study.json", "study record")
     lay = StudyLayout.from_dict(meta)
     langs: list[str] = list(meta["languages"])
     missing: list[str] = []

@@ -29,6 +29,7 @@ from torch import nn
 
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import MissingInput, UserError
+from asrtl.io import read_json
 from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.models.factory import build_model
 
@@ -119,9 +120,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
         for pointer in ("best.json", "latest.json"):
             f = ckpts / pointer
             if f.is_file():
-                return ckpts / json.loads(f.read_text())["name"]
+                return ckpts / _pointer_name(f)
     raise MissingInput(f"no asrtl checkpoint at {p} (expected model.safetensors + "
                             f"meta.json, or a run dir with checkpoints/latest.json)")
+
+
+def _pointer_name(f: Path) -> str:
+    """The checkpoint name in pointer ``f`` (``best.json``, ``latest.json``)."""
+    name = read_json(f, "checkpoint pointer").get("name") if f.is_file() else None
+    if not isinstance(name, str) or not name:
+        raise UserError(f"checkpoint pointer {f} names no checkpoint (expected {{\"name\": ...}})")
+    return name
 
 
 def read_meta(ckpt: Path) -> dict[str, Any]:

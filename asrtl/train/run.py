@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -19,7 +18,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.eval.evaluate import evaluate_split, results_dir
-from asrtl.io import write_json_atomic
+from asrtl.io import read_json, write_json_atomic
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
 from asrtl.models.factory import build_model, features_meta
 from asrtl.train import distributed
@@ -99,7 +98,7 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any],
         log.info("%s: the earlier run saved nothing (%s); starting over", run_dir, work)
         write_json_atomic(f, config)
         return False
-    old, new = _flatten(json.loads(f.read_text())), _flatten(config)
+    old, new = _flatten(read_json(f, "run config")), _flatten(config)
     added = sorted(set(new) - set(old))  # settings a newer asrtl knows: their defaults held
     if added:
         log.info("%s: settings new since this run began: %s", run_dir,

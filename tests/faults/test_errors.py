@@ -3,7 +3,12 @@ only exception a recipe turns into ``error: ...``)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+import torch
 
 from asrtl.errors import MissingInput, UserError
 from tests.conftest import TRAIN, _run_here
@@ -40,3 +45,64 @@ def test_a_user_error_is_one_line(exc, monkeypatch, cache_dir, tmp_path):
 
 def test_user_errors_are_value_errors_for_old_callers():
     assert issubclass(UserError, ValueError) and issubclass(MissingInput, FileNotFoundError)
+
+
+def _corrupt_inputs(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
+    """Files a run wrote (or a user edited) that are now corrupt, each with the call that
+    reads it: ``(what the one line must name, call)``."""
+    from asrtl.adapt.run import load_adapted
+    from asrtl.data.manifest import Corpus
+    from asrtl.models.peft import load_peft
+    from asrtl.study.report import collect
+    from asrtl.train.checkpoint import resolve_checkpoint
+    from asrtl.train.run import claim_run_dir
+    from asrtl.train.state import read_metrics
+
+    def put(rel: str, data: bytes) -> Path:
+        f = tmp / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+        return f
+
+    put("run/checkpoints/best.json", b'{"name": "step-0')
+    put("pointer/checkpoints/latest.json", b'{"step": 3}')
+    put("claimed/run.json", b"{")
+    put("claimed/checkpoints/step-1/meta.json", b"{}")
+    put("metrics/metrics.jsonl", b'{"epoch": 1}\n{"epoch": 2')
+    put("study/study.json", b"\x89PNG")
+    put("adapted/adapted.json", b"[1,")
+    adapter = put("peft/adapter.safetensors", b"\x00" * 64)
+    put("corpus/train_cuts.jsonl.gz", b"not gzip at all")
+    corpus = Corpus(language="x", source="embedded", dir=tmp / "corpus", summary={})
+    return [
+        ("corrupt checkpoint pointer", lambda: resolve_checkpoint(tmp / "run")),
+        ("names no checkpoint", lambda: resolve_checkpoint(tmp / "pointer")),
+        ("corrupt run config", lambda: claim_run_dir(tmp / "claimed", {"a": 1},
+                                                     work="checkpoints/*")),
+        ("corrupt metrics file", lambda: read_metrics(tmp / "metrics")),
+        ("corrupt study record", lambda: collect(tmp / "study")),
+        ("corrupt speaker adaptation record", lambda: load_adapted(tmp / "adapted")),
+        ("corrupt adapter file", lambda: load_peft(torch.nn.Linear(1, 1), adapter)),
+        ("corrupt corpus manifest", lambda: corpus.cuts("train")),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_a_corrupt_file_a_run_wrote_is_one_error_naming_it(case, tmp_path):
+    what, call = _corrupt_inputs(tmp_path)[case]
+    with pytest.raises(UserError) as e:
+        call()
+    line = str(e.value)
+    assert what in line and str(tmp_path) in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize("key, value, hint, needle", [
+    ("temperature", "hot", float, "temperature: expected a number, got 'hot'"),
+    ("utts", 2.5, int, "utts: expected an integer, got 2.5"),
+    ("data.dev_fraction", "10%", float, "data.dev_fraction: expected a number"),
+])
+def test_a_setting_read_outside_a_settings_class_names_its_key(key, value, hint, needle):
+    from asrtl.settings import checked
+
+    with pytest.raises(UserError, match=re.escape(needle)):
+        checked(key, value, hint)

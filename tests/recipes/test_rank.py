@@ -13,8 +13,9 @@ from tests.conftest import SEED, TINY_DATA, _run, _run_here, record
 
 # the LID rankers' classifier on 0.05 h per source for 10 epochs: on 0.03 h for 6, lid_embedding
 # and lid_posterior_calibrated put turkish first in 2 of 5 corpus builds (margins down to -0.151;
-# BENCHMARKS.md, test suite). The units ranker at its default units_k=64: at 32 it put turkish first in 1 of 4 corpus builds
-# (margin -0.0013; +0.025 to +0.034 in the others), at 64 assamese by +0.015 to +0.049 in all 4
+# BENCHMARKS.md, test suite). The units ranker at its default units_k=64: at 32 it put turkish
+# first in 1 of 4 corpus builds (margin -0.0013; +0.025 to +0.034 in the others), at 64
+# assamese by +0.015 to +0.049 in all 4
 RANK = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.lr=3e-3",
         "train.warmup_steps=20", "train.num_workers=0", "target_hours=0.02",
         "source_hours=0.06", "lid.hours=0.05", "lid.train.epochs=10",
