@@ -192,7 +192,7 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
         languages = list(meta.get("languages", []))
         if language not in languages:
             raise UserError(f"checkpoint {ckpt} is multilingual: give language= one of "
-                             f"{', '.join(languages)}" + (f" (not {language!r})" if language
+                            f"{', '.join(languages)}" + (f" (not {language!r})" if language
                                                          else ""))
         multi, meta, ckpt = load_multilingual(ckpt)
         return ASRModel(language_model(multi, language), multi.vocabs[language], language, ckpt,
@@ -212,7 +212,7 @@ def _cut(item: AudioInput, index: int, sample_rate: int | None) -> Cut:
         rec = _array_recording(item, sample_rate, rec_id)
     else:
         raise UserError(f"input {index}: expected an audio file path or an array of samples, "
-                         f"got {type(item).__name__}")
+                        f"got {type(item).__name__}")
     return rec.to_cut()
 
 
@@ -229,7 +229,7 @@ def _file_recording(path: Path, rec_id: str) -> Recording:
             rec = Recording.from_file(path, recording_id=rec_id)
     except Exception as e:  # lhotse and its backends raise many types for unreadable audio
         raise UserError(f"cannot read audio file {path}: not audio in a format lhotse reads "
-                         f"({type(e).__name__})") from None
+                        f"({type(e).__name__})") from None
     if rec.num_samples <= 0:
         raise UserError(f"audio file {path} holds no samples")
     return rec
@@ -244,7 +244,7 @@ def _array_recording(samples: np.ndarray | torch.Tensor, sample_rate: int | None
         samples = samples.detach().cpu().numpy()
     if sample_rate is None:
         raise UserError(f"{where} is an array of samples: give sample_rate= (samples per "
-                         f"second; files carry their own)")
+                        f"second; files carry their own)")
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
         raise UserError(f"sample_rate must be a positive whole number, got {sample_rate!r}")
     if not np.issubdtype(samples.dtype, np.floating):
@@ -256,12 +256,12 @@ def _array_recording(samples: np.ndarray | torch.Tensor, sample_rate: int | None
         channels_last = samples.shape[1] <= MAX_CHANNELS < samples.shape[0]
         if not channels_first and not channels_last:
             raise UserError(f"{where}: ambiguous shape {samples.shape}: give (samples,), "
-                             f"(channels, samples) or (samples, channels) with at most "
-                             f"{MAX_CHANNELS} channels")
+                            f"(channels, samples) or (samples, channels) with at most "
+                            f"{MAX_CHANNELS} channels")
         samples = samples if channels_first else samples.T
     elif samples.ndim != 1:
         raise UserError(f"{where}: expected (samples,) or (channels, samples), got shape "
-                         f"{samples.shape}")
+                        f"{samples.shape}")
     if not np.isfinite(samples).all():
         raise UserError(f"{where} holds NaN or infinite samples")
     buf = io.BytesIO()

@@ -31,7 +31,7 @@ def run_recipe(name: str, args: list[str], threads: int | None = None) -> None:
     res = subprocess.run(cmd, cwd=REPO, env=env)
     if res.returncode != 0:
         raise UserError(f"job failed (exit {res.returncode}): recipes/{name}.py "
-                         f"{' '.join(args)}")
+                        f"{' '.join(args)}")
 
 
 def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str) -> None:

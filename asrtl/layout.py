@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asrtl.errors import UserError
-
 # the files a finished run holds, relative to it; the last one is the run's result
 FINISHED: dict[str, tuple[str, ...]] = {
     "pretrain": ("results/test/scores.json",),   # greedy scores of the best checkpoint
@@ -153,7 +151,7 @@ def finished_files(kind: str) -> tuple[str, ...]:
         ValueError: an unknown kind, naming the known ones.
     """
     if kind not in FINISHED:
-        raise UserError(f"unknown kind of run {kind!r}: one of {', '.join(FINISHED)}")
+        raise ValueError(f"unknown kind of run {kind!r}: one of {', '.join(FINISHED)}")
     return FINISHED[kind]
 
 

@@ -34,8 +34,8 @@ def checked_fields(cls: type, d: Any, section: str) -> dict[str, Any]:
     unknown = sorted(str(k) for k in d if k not in known)
     if unknown:
         raise UserError(f"unknown {section} setting(s) "
-                         f"{', '.join(f'{section}.{k}' for k in unknown)}; known: "
-                         f"{', '.join(known)}")
+                        f"{', '.join(f'{section}.{k}' for k in unknown)}; known: "
+                        f"{', '.join(known)}")
     return {str(k): _checked(f"{section}.{k}", v, hints[str(k)]) for k, v in d.items()}
 
 

@@ -88,7 +88,8 @@ def main(cfg: DictConfig) -> None:
     cuts = corpus.cuts(cfg.split)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
-        lexicon=lexicon_words(cfg.lexicon, ckpt.meta) if search == "beam" else None,
+        lexicon=(lexicon_words(cfg.lexicon, ckpt.meta, language, cfg.data.cache_dir)
+                 if search == "beam" else None),
         kenlm=cfg.kenlm, beam_size=cfg.beam_size,
         extra={"split": cfg.split, "checkpoint": str(ckpt.path), "corpus": str(corpus.dir)})
     print(f"{language} {cfg.split} {search}: WER {scores['wer_percent']:.1f}% "

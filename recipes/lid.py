@@ -91,7 +91,7 @@ def main(cfg: DictConfig) -> None:
         model, meta = load_lid(cfg.checkpoint)
         if meta["languages"] != sources:
             raise UserError(f"LID checkpoint {cfg.checkpoint} knows {meta['languages']}, "
-                             f"not sources={sources}")
+                            f"not sources={sources}")
     else:
         model = classifier(run_dir, cfg, sources, device)
 

@@ -49,7 +49,7 @@ def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
         info = base.meta.get("corpus", {})
         if not info.get("dir") or not Path(info["dir"]).is_dir():
             raise MissingInput(f"the corpus of checkpoint {base.path} is gone "
-                                    f"({info.get('dir')}); give data=... data.path=...")
+                               f"({info.get('dir')}); give data=... data.path=...")
         return Corpus(base.language, info.get("source", "embedded"), Path(info["dir"]), {})
     return prepare_corpus(cfg.data, base.language, seed=cfg.seed, hold_out=cfg.split != "all")
 

@@ -47,7 +47,7 @@ def focus_source(study: Path, lay: StudyLayout, target: str, languages: list[str
     scores, mode = lid_scores(target, rankings, read(lay.lid_matrix()))
     if not scores:
         raise MissingInput(f"no LID score for {target} in {study / lay.lid}: give "
-                                f"focus.source=... or rerun the study")
+                           f"focus.source=... or rerun the study")
     how = {"leave-one-out": "LID (leave-one-out)",
            "matrix": "LID (matrix row; leave-one-out needs 3 languages)" if len(languages) < 3
            else "LID (matrix row; no leave-one-out ranking)"}[mode]

@@ -73,26 +73,6 @@ def audio_files(audio: str | list[str]) -> list[tuple[str, Path]]:
     return files
 
 
-def moved_corpus(meta: dict, cache_dir: str) -> dict:
-    """``meta`` with its corpus dirs (``corpus.dir``; a multilingual checkpoint's, per
-    language) moved from the cache they were built in (``config.data.cache_dir``) to
-    ``cache_dir``; a dir outside that cache stays."""
-    built = ((meta.get("config") or {}).get("data") or {}).get("cache_dir")
-    if not built:
-        return meta
-    old, new = Path(str(built)).expanduser().resolve(), Path(cache_dir).expanduser().resolve()
-
-    def move(corpus: dict) -> dict:
-        d = Path(str(corpus.get("dir") or "")).expanduser().resolve()
-        return ({**corpus, "dir": str(new / d.relative_to(old))}
-                if corpus.get("dir") and d.is_relative_to(old) else corpus)
-
-    corpus = meta.get("corpus") or {}
-    corpus = ({k: move(v) for k, v in corpus.items()} if meta.get("kind") == "multilingual"
-              else move(corpus))
-    return {**meta, "corpus": corpus}
-
-
 @hydra.main(config_path="../conf", config_name="transcribe", version_base="1.3")
 @recipe
 def main(cfg: DictConfig) -> None:
@@ -101,8 +81,7 @@ def main(cfg: DictConfig) -> None:
     model = load_model(cfg.checkpoint, device=cfg.device, language=cfg.language)
     lexicon = None if cfg.lexicon in (None, "none") else cfg.lexicon
     if search == "beam" and lexicon == "train" and cfg.data.cache_dir:  # words from there
-        lexicon = lexicon_words("train", moved_corpus(model.meta, cfg.data.cache_dir),
-                                model.language)
+        lexicon = lexicon_words("train", model.meta, model.language, cfg.data.cache_dir)
     results = model.transcribe(
         [path for _, path in files], decode=search, lexicon=lexicon, kenlm=cfg.kenlm,
         beam_size=cfg.beam_size, batch_duration_s=cfg.batch_duration_s)

@@ -54,7 +54,7 @@ def main(cfg: DictConfig) -> None:
     decode = DecodeConfig.from_dict(cfg.decode)
     if "test" not in decode.splits:
         raise UserError(f"decode.splits must include test (summary.json's WER), got "
-                         f"{list(decode.splits)}")
+                        f"{list(decode.splits)}")
     train_cfg = TrainConfig.from_dict({**cfg.train, **(
         {"schedule": strategy.schedule} if strategy.schedule else {})})
     config = OmegaConf.to_container(cfg, resolve=True)

@@ -64,7 +64,7 @@ class AdaptConfig:
         cfg = cls(**checked_fields(cls, d, "method"))
         if cfg.name not in METHODS:
             raise UserError(f"unknown adaptation method {cfg.name!r}; known: "
-                             f"{', '.join(METHODS)}")
+                            f"{', '.join(METHODS)}")
         for key, ok, want in (("steps", cfg.steps >= 0, ">= 0"), ("lr", cfg.lr > 0, "> 0"),
                               ("layers", cfg.layers >= 1, ">= 1"),
                               ("kl_weight", 0 <= cfg.kl_weight <= 1, "in [0, 1]"),

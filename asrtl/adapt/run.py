@@ -55,7 +55,7 @@ def speaker_split(cuts: CutSet, speaker: str, k_max: int, seed: int = 0
     random.Random(f"{seed}-{speaker}").shuffle(ids)
     if len(ids) <= k_max:
         raise UserError(f"speaker {speaker!r} has {len(ids)} utterances: adapting on up to "
-                         f"{k_max} needs at least {k_max + 1} (one to evaluate on)")
+                        f"{k_max} needs at least {k_max + 1} (one to evaluate on)")
     return ids[:k_max], ids[k_max:]
 
 
@@ -204,7 +204,7 @@ def load_adapted(out_dir: str | Path) -> tuple[CTCModel, Vocabulary, dict[str, A
     for name, value in tensors.items():
         if name not in state.params or state.params[name].shape != value.shape:
             raise UserError(f"{out_dir}: adapted parameter {name} does not fit the base "
-                             f"model {meta['base_checkpoint']}")
+                            f"model {meta['base_checkpoint']}")
         with torch.no_grad():
             state.params[name].copy_(value)
     base.model.eval()  # LHUC scales live on in the hooks that hold them

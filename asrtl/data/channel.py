@@ -135,7 +135,7 @@ def telephone_channel(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     if sample_rate < TELEPHONE_RATE:
         raise UserError(f"telephone channel needs audio at >= {TELEPHONE_RATE} Hz, got "
-                         f"{sample_rate} Hz")
+                        f"{sample_rate} Hz")
     if audio.size == 0:
         return np.zeros(0, np.float32)
     x = sosfilt(_band_filter(sample_rate), audio.astype(np.float64))

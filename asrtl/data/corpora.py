@@ -54,7 +54,7 @@ def _recording_from_file(path: str | Path, recording_id: str, where: str,
             rec = Recording.from_file(p, recording_id=recording_id)
     except Exception as e:  # lhotse raises several types for unreadable audio
         raise UserError(f"{where}: unreadable or corrupt audio for {recording_id!r}: {p} "
-                         f"({type(e).__name__})") from e
+                        f"({type(e).__name__})") from e
     if rec.num_samples <= 0:
         bad("zero_length", f"{where}: zero-length audio for {recording_id!r}: {p}")
         return None
@@ -84,7 +84,7 @@ def _read_segments(path: Path) -> dict[str, tuple[str, float, float]]:
             out_value = (rec, float(start), float(end))
         except ValueError:
             raise UserError(f"{path}:{n}: expected '<utterance> <recording> <start> <end>', "
-                             f"got {line.strip()!r}") from None
+                            f"got {line.strip()!r}") from None
         if utt in out:
             raise UserError(f"{path}:{n}: duplicate id {utt!r}")
         out[utt] = out_value
@@ -150,7 +150,7 @@ def import_kaldi_dir(path: Path, bad: Bad = strict) -> tuple[RecordingSet, Super
         src = wav[rec_id]
         if src.endswith("|"):
             raise UserError(f"{path / 'wav.scp'}: {rec_id!r} is a piped command; asrtl reads "
-                             f"audio files only (convert with sox/ffmpeg first)")
+                            f"audio files only (convert with sox/ffmpeg first)")
         rec = _recording_from_file(src, rec_id, str(path / "wav.scp"), bad)
         if rec is not None:
             recordings[rec_id] = rec
@@ -179,8 +179,17 @@ def import_kaldi(path: str | Path, bad: Bad = strict) -> Manifests:
                if d.is_dir() and d.name in SPLIT_NAMES} if path.is_dir() else {}
     if not subdirs:
         raise MissingInput(f"no Kaldi data dir (wav.scp) in {path} nor in its "
-                                f"train/dev/test subdirectories")
+                           f"train/dev/test subdirectories")
     return {split: import_kaldi_dir(d, bad) for split, d in subdirs.items()}
+
+
+def commonvoice_tsvs(path: Path) -> dict[str, Path]:
+    """``{split: TSV}`` of a Common Voice language directory that the import reads:
+    ``train``/``dev``/``test.tsv``, else ``validated.tsv`` as split ``all`` (none: empty)."""
+    tsvs = {s: path / f"{s}.tsv" for s in ("train", "dev", "test") if (path / f"{s}.tsv").is_file()}
+    if not tsvs and (path / "validated.tsv").is_file():
+        tsvs = {"all": path / "validated.tsv"}
+    return tsvs
 
 
 def import_commonvoice(path: str | Path, language: str, bad: Bad = strict) -> Manifests:
@@ -193,12 +202,10 @@ def import_commonvoice(path: str | Path, language: str, bad: Bad = strict) -> Ma
             audio (unless ``bad`` counts it).
     """
     path = Path(path)
-    tsvs = {s: path / f"{s}.tsv" for s in ("train", "dev", "test") if (path / f"{s}.tsv").is_file()}
-    if not tsvs and (path / "validated.tsv").is_file():
-        tsvs = {"all": path / "validated.tsv"}
+    tsvs = commonvoice_tsvs(path)
     if not tsvs:
         raise MissingInput(f"Common Voice dir {path} has no train.tsv/dev.tsv/test.tsv or "
-                                f"validated.tsv")
+                           f"validated.tsv")
     out: Manifests = {}
     for split, tsv in tsvs.items():
         recs, sups = [], []
@@ -266,14 +273,14 @@ def _babel_conversational(path: Path) -> Path:
     found = sorted(d for d in path.rglob("conversational") if d.is_dir())
     if not found:
         raise MissingInput(f"BABEL pack {path} has no 'conversational' directory (expected "
-                                f"conversational/{{training,dev,eval}}/{{audio,transcription}})")
+                           f"conversational/{{training,dev,eval}}/{{audio,transcription}})")
     if len(found) > 1:
         log.warning("BABEL: several 'conversational' dirs under %s; reading %s", path, found[0])
     conv = found[0]
     for t in sorted(conv.glob("*/transcription/*")):
         if t.is_file() and not _BABEL_NAME.match(t.stem):
             raise UserError(f"{t}: not a BABEL transcript name (BABEL_<phase>_<language "
-                             f"code>_<speaker>_<date>_<time>_<inLine|outLine>.txt)")
+                            f"code>_<speaker>_<date>_<time>_<inLine|outLine>.txt)")
     return conv
 
 
@@ -335,7 +342,7 @@ def import_babel(path: str | Path, language: str, bad: Bad = strict) -> Manifest
             out[split] = (RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups))
     if not out:
         raise UserError(f"no transcribed speech in {conv} "
-                         f"({{training,dev,eval}}/transcription/*.txt)")
+                        f"({{training,dev,eval}}/transcription/*.txt)")
     return out
 
 

@@ -93,7 +93,7 @@ class EmbeddedConfig:
             raise UserError(f"data.hours must be > 0, got {self.hours}")
         if not 1 <= self.min_words <= self.max_words:
             raise UserError(f"need 1 <= data.min_words <= data.max_words, got "
-                             f"{self.min_words}, {self.max_words}")
+                            f"{self.min_words}, {self.max_words}")
         if not 0 <= self.test_only_words < 1:
             raise UserError(f"data.test_only_words must be in [0, 1), got {self.test_only_words}")
         for name in ("dev_utts", "test_utts", "workers"):
@@ -101,17 +101,17 @@ class EmbeddedConfig:
                 raise UserError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.reverb <= 1:
             raise UserError(f"data.reverb is a probability and must be in [0, 1], got "
-                             f"{self.reverb}")
+                            f"{self.reverb}")
         try:
             rt60 = tuple(float(v) for v in self.rt60)
         except (TypeError, ValueError):
             rt60 = ()
         if len(rt60) != 2 or not 0 < rt60[0] <= rt60[1] <= 10:
             raise UserError(f"data.rt60 must be [low, high] in seconds with 0 < low <= high "
-                             f"<= 10, got {self.rt60}")
+                            f"<= 10, got {self.rt60}")
         if self.telephone and self.sample_rate < TELEPHONE_RATE:
             raise UserError(f"data.telephone needs data.sample_rate >= {TELEPHONE_RATE}, got "
-                             f"{self.sample_rate}")
+                            f"{self.sample_rate}")
         object.__setattr__(self, "reverb", float(self.reverb))
         object.__setattr__(self, "rt60", rt60)
 

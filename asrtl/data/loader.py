@@ -68,7 +68,7 @@ def train_batches(cuts: CutSet, batch_duration_s: float, seed: int, epoch: int,
     longest = max(c.duration for c in cuts)
     if longest > batch_duration_s:
         raise UserError(f"train.batch_duration_s={batch_duration_s} is shorter than the "
-                         f"longest utterance ({longest:.1f} s)")
+                        f"longest utterance ({longest:.1f} s)")
     with warnings.catch_warnings():  # an eager CutSet is fine at these sizes
         warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
         sampler = DynamicBucketingSampler(cuts, max_duration=batch_duration_s, shuffle=True,

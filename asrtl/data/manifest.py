@@ -26,7 +26,7 @@ from lhotse import CutSet, RecordingSet, SupervisionSet
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from asrtl.data.corpora import IMPORTERS, SPLIT_NAMES, Bad
+from asrtl.data.corpora import IMPORTERS, SPLIT_NAMES, Bad, commonvoice_tsvs
 from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
@@ -274,7 +274,7 @@ def _audio_files(source: str, path: Path) -> list[Path]:
         return files
     if source == "commonvoice":
         files = []
-        for tsv in sorted(path.glob("*.tsv")):
+        for tsv in commonvoice_tsvs(path).values():  # those the import reads
             with tsv.open(encoding="utf-8", newline="", errors="replace") as f:
                 rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
                 if "path" in (rows.fieldnames or []):

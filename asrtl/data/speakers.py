@@ -98,7 +98,7 @@ def speaker_pool(seed: int = 0, speakers_per_variant: int = 2, dev_variants: int
     rng.shuffle(variants)
     if dev_variants + test_variants >= len(variants) - 1:
         raise UserError(f"dev_variants + test_variants = {dev_variants + test_variants} leaves "
-                         f"no training voices among {len(variants)} variants")
+                        f"no training voices among {len(variants)} variants")
     held = {"dev": variants[:dev_variants],
             "test": variants[dev_variants:dev_variants + test_variants],
             "train": variants[dev_variants + test_variants:]}

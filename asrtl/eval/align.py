@@ -40,7 +40,7 @@ def word_timestamps(log_probs: torch.Tensor, text: str, vocab: Vocabulary, frame
     repeats = sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
     if log_probs.shape[0] < len(tokens) + repeats:
         raise UserError(f"cannot align {len(tokens)} tokens to {log_probs.shape[0]} frames: "
-                         f"the text is longer than the audio allows")
+                        f"the text is longer than the audio allows")
     frames, scores = forced_align(log_probs[None].float().cpu().contiguous(),
                                   torch.tensor([tokens], dtype=torch.int32), blank=0)
     spans = merge_tokens(frames[0], scores[0].exp())

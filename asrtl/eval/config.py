@@ -57,14 +57,14 @@ class DecodeConfig:
             return d
         if isinstance(d, str):  # decode=beam given to a training recipe
             raise UserError(f"{section} here is a mapping (splits, beam, beam_size), got "
-                             f"{d!r}: for beam search too set {section}.beam=true")
+                            f"{d!r}: for beam search too set {section}.beam=true")
         if isinstance(d, Mapping) and isinstance(d.get("splits"), str):
             d = {**d, "splits": [d["splits"]]}  # decode.splits=test: one split
         cfg = cls(**checked_fields(cls, d, section))
         unknown = [s for s in cfg.splits if s not in SCORED_SPLITS]
         if unknown:
             raise UserError(f"{section}.splits: unknown split(s) {unknown}; known: "
-                             f"{', '.join(SCORED_SPLITS)}")
+                            f"{', '.join(SCORED_SPLITS)}")
         if len(set(cfg.splits)) != len(cfg.splits):
             raise UserError(f"{section}.splits names a split twice: {list(cfg.splits)}")
         if cfg.beam_size < 1:

@@ -28,8 +28,10 @@ def score(refs: list[str], hyps: list[str]) -> dict[str, Any]:
     may hold other forms (the embedded corpus precomposes Bengali য় for eSpeak, which NFC
     decomposes).
     """
-    if len(refs) != len(hyps) or not refs:
-        raise UserError(f"need as many hypotheses as references, got {len(hyps)}/{len(refs)}")
+    if len(refs) != len(hyps):  # a caller's bug, not the user's
+        raise ValueError(f"need as many hypotheses as references, got {len(hyps)}/{len(refs)}")
+    if not refs:
+        raise UserError("nothing to score: no utterances (an empty split?)")
     refs = [r if r.strip() else "<empty>" for r in _nfc(refs)]
     hyps = _nfc(hyps)
     words = jiwer.process_words(refs, hyps)

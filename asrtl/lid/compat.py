@@ -26,7 +26,7 @@ def deprecated_hours(cfg: DictConfig) -> None:
         return
     if isinstance(hours, bool) or not isinstance(hours, (int, float)):
         raise UserError(f"hours (deprecated: data.hours): expected hours of audio, got "
-                         f"{hours!r}")
+                        f"{hours!r}")
     log.warning("hours=%s is deprecated and will be removed: use data.hours=%s (as in every "
                 "recipe); it replaces data.hours=%s", hours, hours, cfg.data.hours)
     with open_dict(cfg):

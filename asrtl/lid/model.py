@@ -49,7 +49,7 @@ class LIDConfig:
             raise UserError(f"LID languages repeat: {list(self.languages)}")
         if self.encoder not in ENCODERS:
             raise UserError(f"unknown lid.encoder {self.encoder!r}; known: "
-                             f"{', '.join(ENCODERS)}")
+                            f"{', '.join(ENCODERS)}")
         if not len(self.channels) == len(self.kernel_sizes) == len(self.dilations):
             raise UserError("lid.model channels, kernel_sizes and dilations differ in length")
 
@@ -148,7 +148,7 @@ def load_lid(path: str | Path) -> tuple[LIDModel, dict[str, Any]]:
     arch = meta.get("architecture", {})
     if arch.get("name") != LIDConfig.name:
         raise UserError(f"checkpoint {ckpt} is not a language-ID model "
-                         f"(architecture {arch.get('name')!r})")
+                        f"(architecture {arch.get('name')!r})")
     model = LIDModel(LIDConfig.from_dict(arch))
     load_weights(model, ckpt)
     return model.eval(), meta

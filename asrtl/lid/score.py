@@ -36,7 +36,7 @@ class Posteriors:
     def mean_embedding(self) -> np.ndarray:
         """``(C,)`` the encoder's embedding averaged over all frames."""
         if self.embeddings is None:
-            raise UserError("these posteriors were computed without embeddings")
+            raise ValueError("these posteriors were computed without embeddings")
         return self.embeddings.sum(0) / max(self.frames.sum(), 1)
 
     def frame_mean(self, rows: np.ndarray | None = None) -> np.ndarray:

@@ -89,10 +89,10 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     """
     if train.stop_cer is not None:
         raise UserError(f"lid.train.stop_cer={train.stop_cer}: a LID classifier has no CER; "
-                         f"leave it null")
+                        f"leave it null")
     if list(cuts) != list(cfg.languages):
         raise UserError(f"LID training languages {list(cuts)} differ from the classes "
-                         f"{list(cfg.languages)}")
+                        f"{list(cfg.languages)}")
     state = RunState(run_dir, keep=0)  # the newest checkpoint only
     torch.manual_seed(seed)
     model, epoch, latest = LIDModel(cfg), 0, state.latest()
@@ -100,7 +100,7 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         model, meta = load_lid(latest)
         if LIDConfig.from_dict(meta["architecture"]) != cfg:  # lists in JSON, tuples here
             raise UserError(f"{run_dir} holds a LID model of other settings; use a new "
-                             f"name=... or remove the directory")
+                            f"name=... or remove the directory")
         epoch = meta["epoch"]
         if epoch < train.epochs:
             log.info("resuming LID training at epoch %d from %s", epoch, latest)

@@ -24,7 +24,7 @@ def resolve_layers(model: CTCModel, layers: Iterable[str] | None) -> list[str]:
     unknown = [n for n in chosen if n not in valid]
     if unknown:
         raise UserError(f"unknown layer(s) {unknown} in transfer.layers; valid: "
-                         f"{', '.join(valid)}")
+                        f"{', '.join(valid)}")
     return [n for n in valid if n in chosen]
 
 

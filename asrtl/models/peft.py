@@ -69,7 +69,7 @@ class LoRA(nn.Module):
         super().__init__()
         if out_features % blocks:
             raise UserError(f"LoRA: {out_features} output features do not split into "
-                             f"{blocks} blocks")
+                            f"{blocks} blocks")
         self.scale = alpha / rank
         self.lora_A = nn.Parameter(torch.empty(blocks, rank, in_features))
         self.lora_B = nn.Parameter(torch.zeros(blocks, out_features // blocks, rank))
@@ -104,7 +104,7 @@ def encoder_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if isinstance(layers, nn.ModuleList) and len(layers):
             return [(f"{path}.{i}", layer) for i, layer in enumerate(layers)]
     raise UserError(f"adapters/LoRA need encoder layers at {' or '.join(LAYER_LISTS)}; "
-                     f"{type(model).__name__} has none")
+                    f"{type(model).__name__} has none")
 
 
 def _attention_weights(layer: nn.Module) -> list[tuple[nn.Module, str, int]]:
@@ -173,14 +173,14 @@ def add_peft(model: nn.Module, adapter_dim: int = 0, lora_rank: int = 0,
         raise UserError("add_peft: nothing to add (adapter_dim=0 and lora_rank=0)")
     if has_peft(model):
         raise UserError(f"model already has adapters/LoRA ({_describe(peft_settings(model))})"
-                         f": add_peft adds them once")
+                        f": add_peft adds them once")
     layers = encoder_layers(model)
     targets = {name: _attention_weights(layer) for name, layer in layers} if lora_rank else {}
     bare = [name for name, found in targets.items() if not found]
     if bare:
         raise UserError(f"lora_rank={lora_rank}: encoder layer {bare[0]} "
-                         f"({type(model.get_submodule(bare[0])).__name__}) has no attention "
-                         f"projections (use adapter_dim)")
+                        f"({type(model.get_submodule(bare[0])).__name__}) has no attention "
+                        f"projections (use adapter_dim)")
     for name, layer in layers:
         ref = next(layer.parameters())
         if adapter_dim:
@@ -266,7 +266,7 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
         add_peft(model, **settings)
     elif _describe(peft_settings(model)) != _describe(settings):
         raise UserError(f"{path} holds {_describe(settings)}; the model has "
-                         f"{_describe(peft_settings(model))}")
+                        f"{_describe(peft_settings(model))}")
     state = load_file(str(path))
     params = dict(model.named_parameters())
     expected = peft_parameter_names(model) + (
@@ -274,11 +274,11 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise UserError(f"{path} does not fit the model: missing {missing[:3]}, unexpected "
-                         f"{unexpected[:3]} ({len(missing)} and {len(unexpected)} tensors)")
+                        f"{unexpected[:3]} ({len(missing)} and {len(unexpected)} tensors)")
     for name in expected:
         if state[name].shape != params[name].shape:
             raise UserError(f"{path}: {name} is {tuple(state[name].shape)} there, "
-                             f"{tuple(params[name].shape)} here")
+                            f"{tuple(params[name].shape)} here")
     with torch.no_grad():
         for name in expected:
             params[name].copy_(state[name])

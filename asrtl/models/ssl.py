@@ -95,7 +95,7 @@ class Wav2Vec2CTC(nn.Module):
         """
         if self.head is None:
             raise UserError("this wav2vec 2.0 model has no CTC head (a pretrained encoder "
-                             "only): transfer it to a language first")
+                            "only): transfer it to a language first")
         x, lens = self.encode(wavs, wav_lens)
         return self.head(x).log_softmax(dim=-1), lens
 

@@ -75,8 +75,8 @@ def load_ssl_encoder(path: str | Path, preset: ModelConfig, allow_pickle: bool =
     p = Path(path)
     if not preset.raw_waveform:
         raise UserError(f"source_checkpoint {p} holds wav2vec 2.0-family weights but "
-                         f"model={preset.name} is a {preset.encoder}: choose a wav2vec 2.0 "
-                         f"preset (model=xlsr_300m, wav2vec2_base, hubert_base, wavlm_base...)")
+                        f"model={preset.name} is a {preset.encoder}: choose a wav2vec 2.0 "
+                        f"preset (model=xlsr_300m, wav2vec2_base, hubert_base, wavlm_base...)")
     if not p.exists():
         raise MissingInput(f"source_checkpoint {p} does not exist: {WHERE}")
     if p.is_dir():
@@ -91,14 +91,14 @@ def load_ssl_encoder(path: str | Path, preset: ModelConfig, allow_pickle: bool =
             fmt, state, found = "torchaudio", raw, None
         else:
             raise UserError(f"source_checkpoint {p}: not a torchaudio, Hugging Face or "
-                             f"fairseq wav2vec 2.0 checkpoint (no feature_extractor weights)")
+                            f"fairseq wav2vec 2.0 checkpoint (no feature_extractor weights)")
     if found is not None:
         diff = [f"{k}={getattr(found, k)!r} there vs {getattr(preset, k)!r} in "
                 f"model={preset.name}" for k in ARCHITECTURE
                 if getattr(found, k) != getattr(preset, k)]
         if diff:
             raise UserError(f"source_checkpoint {p} is another architecture than the "
-                             f"preset: {', '.join(diff)} (choose the matching model=...)")
+                            f"preset: {', '.join(diff)} (choose the matching model=...)")
     model = Wav2Vec2CTC(replace(preset, vocab_size=0, adapter_dim=0, lora_rank=0))
     dropped = _load_into(model, _to_ours(state), p)
     log.info("loaded %s weights %s into model=%s (%s left out)", fmt, p, preset.name,
@@ -116,12 +116,12 @@ def _read_tensors(p: Path, allow_pickle: bool) -> Any:
         return torch.load(p, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError:
         raise UserError(f"source_checkpoint {p} needs pickle to load (fairseq stores its "
-                         f"config as Python objects): if you trust the file, add "
-                         f"source_allow_pickle=true") from None
+                        f"config as Python objects): if you trust the file, add "
+                        f"source_allow_pickle=true") from None
     except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as e:
         first = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__
         raise UserError(f"source_checkpoint {p} is truncated or corrupt ({first[:100]}): "
-                         f"download it again") from None
+                        f"download it again") from None
 
 
 def _read_huggingface(d: Path) -> tuple[str, dict[str, torch.Tensor], ModelConfig]:
@@ -129,7 +129,7 @@ def _read_huggingface(d: Path) -> tuple[str, dict[str, torch.Tensor], ModelConfi
     from ``model.safetensors`` (preferred) or ``pytorch_model.bin`` (weights only)."""
     if not (d / "config.json").is_file():
         raise MissingInput(f"Hugging Face model directory {d} has no config.json: "
-                                f"download the whole repository, not only the weights")
+                           f"download the whole repository, not only the weights")
     try:
         hf = json.loads((d / "config.json").read_text())
     except json.JSONDecodeError as e:
@@ -138,7 +138,7 @@ def _read_huggingface(d: Path) -> tuple[str, dict[str, torch.Tensor], ModelConfi
     weights = next((f for f in files if f.is_file()), None)
     if weights is None:
         raise MissingInput(f"Hugging Face model directory {d} has no model.safetensors "
-                                f"or pytorch_model.bin")
+                           f"or pytorch_model.bin")
     found = config_from_huggingface(hf)
     return "huggingface", _from_huggingface(_read_tensors(weights, False), found), found
 
@@ -160,7 +160,7 @@ def config_from_huggingface(hf: dict[str, Any]) -> ModelConfig:
             layer_norm_first=bool(hf.get("do_stable_layer_norm", False)))
     except KeyError as e:
         raise UserError(f"Hugging Face config.json lacks {e.args[0]!r} (model_type "
-                         f"{hf.get('model_type')!r}): not a wav2vec 2.0-family model") from None
+                        f"{hf.get('model_type')!r}): not a wav2vec 2.0-family model") from None
 
 
 def _from_huggingface(state: dict[str, torch.Tensor], cfg: ModelConfig
@@ -251,18 +251,18 @@ def _load_into(model: Wav2Vec2CTC, state: dict[str, torch.Tensor], p: Path) -> l
     for k, v in kept.items():
         if k in target and target[k].shape != v.shape:
             raise UserError(f"source_checkpoint {p}: {k} has shape {tuple(v.shape)}, "
-                             f"model={model.cfg.name} needs {tuple(target[k].shape)} (another "
-                             f"architecture: choose the matching model=...)")
+                            f"model={model.cfg.name} needs {tuple(target[k].shape)} (another "
+                            f"architecture: choose the matching model=...)")
     result = model.load_state_dict(kept, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("mask_embedding")]
     if missing:
         raise UserError(f"source_checkpoint {p} lacks {len(missing)} tensor(s) of "
-                         f"model={model.cfg.name}, e.g. {missing[0]} (another architecture, "
-                         f"or a truncated file)")
+                        f"model={model.cfg.name}, e.g. {missing[0]} (another architecture, "
+                        f"or a truncated file)")
     if result.unexpected_keys:
         raise UserError(f"source_checkpoint {p} has tensors model={model.cfg.name} does not, "
-                         f"e.g. {result.unexpected_keys[0]} (another architecture: choose "
-                         f"the matching model=...)")
+                        f"e.g. {result.unexpected_keys[0]} (another architecture: choose "
+                        f"the matching model=...)")
     return dropped
 
 

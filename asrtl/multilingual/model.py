@@ -44,7 +44,7 @@ class MultilingualCTC(nn.Module):
         super().__init__()
         if len(vocabs) < 2:
             raise UserError(f"a multilingual model needs at least 2 languages, got "
-                             f"{list(vocabs)}")
+                            f"{list(vocabs)}")
         self.cfg = replace(cfg, vocab_size=0)
         self.vocabs = dict(vocabs)
         self.frontend = Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels)
@@ -66,7 +66,7 @@ class MultilingualCTC(nn.Module):
         """
         if language not in self.heads:
             raise UserError(f"no head for language {language!r}; this model has "
-                           f"{', '.join(self.heads)}")
+                            f"{', '.join(self.heads)}")
         x, lens = self.frontend(feats, feat_lens)
         x = self.encoder(x, lens)
         return self.heads[language](x).log_softmax(dim=-1), lens
@@ -90,7 +90,7 @@ def language_model(model: MultilingualCTC, language: str) -> CTCModel:
     """One language's CTC model; its parameters *are* ``model``'s (training one trains both)."""
     if language not in model.heads:
         raise UserError(f"no head for language {language!r}; this model has "
-                         f"{', '.join(model.heads)}")
+                        f"{', '.join(model.heads)}")
     return _view(model, model.heads[language])
 
 
@@ -136,7 +136,7 @@ def load_multilingual(path: str | Path) -> tuple[MultilingualCTC, dict[str, Any]
     meta = read_meta(ckpt)
     if meta.get("kind", "ctc") != KIND:
         raise UserError(f"checkpoint {ckpt} is a {meta.get('kind', 'ctc')} model, not a "
-                         f"multilingual one")
+                        f"multilingual one")
     vocabs = {lang: Vocabulary(list(meta["vocabs"][lang])) for lang in meta["languages"]}
     model = MultilingualCTC(ModelConfig.from_dict(meta["architecture"]), vocabs)
     load_weights(model, ckpt)

@@ -52,7 +52,7 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
     languages = [str(lang) for lang in languages]
     if len(set(languages)) != len(languages) or len(languages) < 2:
         raise UserError(f"languages must name at least 2 different languages, got "
-                         f"{languages}")
+                        f"{languages}")
     if temperature <= 0:
         raise UserError(f"temperature must be > 0, got {temperature}")
     cfg = as_train_config(train_cfg)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from asrtl.errors import UserError
-
 
 def equal_alignment(tokens: list[int], frames: int) -> np.ndarray:
     """``(frames,)`` labels: token ``i`` of ``L`` covers frames ``[i T / L, (i + 1) T / L)``.
@@ -24,7 +22,7 @@ def equal_alignment(tokens: list[int], frames: int) -> np.ndarray:
         ValueError: no tokens or no frames.
     """
     if not tokens or frames < 1:
-        raise UserError(f"equal alignment needs tokens and frames, got {len(tokens)} tokens "
+        raise ValueError(f"equal alignment needs tokens and frames, got {len(tokens)} tokens "
                          f"and {frames} frames")
     idx = (np.arange(frames) * len(tokens)) // frames
     return np.asarray(tokens, dtype=np.int64)[idx]
@@ -104,7 +102,7 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
         labels: ``(N,)`` class ids.
     """
     if len(features) != len(labels) or len(features) < 2:
-        raise UserError(f"LogME needs as many labels as feature rows (>= 2), got "
+        raise ValueError(f"LogME needs as many labels as feature rows (>= 2), got "
                          f"{len(labels)} and {len(features)}")
     f = features.astype(np.float64)
     n, d = f.shape
@@ -123,7 +121,7 @@ def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
         labels: ``(N,)`` target class ids.
     """
     if len(source_probs) != len(labels) or not len(labels):
-        raise UserError(f"LEEP needs as many labels as posterior rows, got {len(labels)} "
+        raise ValueError(f"LEEP needs as many labels as posterior rows, got {len(labels)} "
                          f"and {len(source_probs)}")
     classes, y = np.unique(labels, return_inverse=True)
     joint = np.zeros((len(classes), source_probs.shape[1]))

@@ -115,7 +115,7 @@ class RankInputs:
         if name not in self._passes:
             ckpt = self.sources[name]
             if ckpt is None:
-                raise UserError(f"ranker needs the model of source {name}, none was loaded")
+                raise ValueError(f"ranker needs the model of source {name}, none was loaded")
             self._passes[name] = run_source(ckpt, self.target_vocab, self.target_cuts,
                                             self.device, self.settings, self.seed)
         return self._passes[name]
@@ -123,7 +123,7 @@ class RankInputs:
     def lid_posteriors(self, name: str) -> Posteriors:
         """The LID model over the target's audio (``name == target``) or a source's."""
         if self.lid is None:
-            raise UserError("a LID ranker needs a LID model over the sources")
+            raise ValueError("a LID ranker needs a LID model over the sources")
         if name not in self._lid:
             cuts = self.target_cuts if name == self.target else self.source_audio[name]
             self._lid[name] = posteriors(self.lid, cuts, self.device)

@@ -87,7 +87,7 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
         model, meta = load_lid(lid["checkpoint"])
         if sorted(meta["languages"]) != sorted(sources):
             raise UserError(f"lid.checkpoint={lid['checkpoint']} knows {meta['languages']}, "
-                             f"not sources={sources}")
+                            f"not sources={sources}")
         return model
     found = runs.lid(sources)
     if (found / "checkpoints" / "latest.json").is_file():
@@ -137,7 +137,7 @@ def plan(cfg: Any) -> Plan:
     cuts, dev, vocab = target_data(cfg)
     if "models" in needs(names + chosen) and vocab is None:
         raise UserError(f"target {target} has no transcripts: rankers "
-                         f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
+                        f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
     return Plan(names, chosen, cuts, dev, vocab, time.perf_counter() - t0)
 
 

@@ -122,7 +122,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
             if f.is_file():
                 return ckpts / _pointer_name(f)
     raise MissingInput(f"no asrtl checkpoint at {p} (expected model.safetensors + "
-                            f"meta.json, or a run dir with checkpoints/latest.json)")
+                       f"meta.json, or a run dir with checkpoints/latest.json)")
 
 
 def _pointer_name(f: Path) -> str:
@@ -201,7 +201,7 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     meta = read_meta(ckpt)
     if meta.get("kind", "ctc") != "ctc":
         raise UserError(f"checkpoint {ckpt} is a {meta['kind']} model, not a CTC acoustic "
-                         f"model")
+                        f"model")
     cfg = ModelConfig.from_dict(meta["architecture"])
     if expect is not None and expect != cfg:
         raise UserError(f"checkpoint {ckpt} has another architecture: "
@@ -209,7 +209,7 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     vocab = Vocabulary(list(meta["vocab"]))
     if len(vocab) != cfg.vocab_size:
         raise UserError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
-                         f"{cfg.vocab_size}")
+                        f"{cfg.vocab_size}")
     model = build_model(cfg)
     load_weights(model, ckpt)
     return Checkpoint(path=ckpt, model=model, vocab=vocab, meta=meta)
@@ -234,7 +234,7 @@ def load_weights(model: nn.Module, ckpt: Path) -> None:
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise UserError(f"weights in {weights} do not fit the architecture in its meta.json: "
-                         f"{first}") from None
+                        f"{first}") from None
 
 
 def load_trainer_state(ckpt: Path) -> dict[str, Any]:

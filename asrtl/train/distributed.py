@@ -60,7 +60,7 @@ def init(device: torch.device) -> World:
     if device.type == "cuda":
         if w.local_rank >= torch.cuda.device_count():
             raise UserError(f"LOCAL_RANK={w.local_rank} but only {torch.cuda.device_count()} "
-                             f"GPU(s) on this node: use --nproc_per_node <= the GPU count")
+                            f"GPU(s) on this node: use --nproc_per_node <= the GPU count")
         torch.cuda.set_device(w.local_rank)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if not w.main:

@@ -105,7 +105,7 @@ class TrainConfig:
         cfg = cls(**checked_fields(cls, d, "train"))
         if cfg.select not in SELECT:
             raise UserError(f"train.select must be one of {', '.join(SELECT)}, got "
-                             f"{cfg.select!r}")
+                            f"{cfg.select!r}")
         for key, bad in (("epochs", cfg.epochs < 1), ("lr", cfg.lr <= 0),
                          ("batch_duration_s", cfg.batch_duration_s <= 0),
                          ("accum_grad", cfg.accum_grad < 1)):
@@ -113,7 +113,7 @@ class TrainConfig:
                 raise UserError(f"train.{key} must be > 0, got {getattr(cfg, key)!r}")
         if cfg.stop_cer is not None and not 0 < cfg.stop_cer <= 1:
             raise UserError(f"train.stop_cer must be in (0, 1] (a dev CER as a fraction) or "
-                             f"null, got {cfg.stop_cer!r}")
+                            f"null, got {cfg.stop_cer!r}")
         return cfg
 
 
@@ -220,8 +220,8 @@ def rank_batches(plan: list, world: distributed.World, accum_grad: int) -> tuple
     steps = len(plan) // per_step
     if steps == 0:
         raise UserError(f"an epoch has {len(plan)} batches, fewer than the {per_step} of "
-                         f"one step ({world.size} processes x train.accum_grad="
-                         f"{accum_grad}): lower train.batch_duration_s")
+                        f"one step ({world.size} processes x train.accum_grad="
+                        f"{accum_grad}): lower train.batch_duration_s")
     start = world.rank * accum_grad
     return [plan[s * per_step + start + a] for s in range(steps) for a in range(accum_grad)], steps
 

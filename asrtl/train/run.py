@@ -63,7 +63,7 @@ def hold_run_dir(run_dir: Path) -> None:
         holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
         os.close(fd)
         raise UserError(f"{run_dir} is in use by a live run ({holder}); wait for it or use "
-                         f"another exp_dir") from None
+                        f"another exp_dir") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
@@ -108,7 +108,7 @@ def claim_run_dir(run_dir: Path, config: dict[str, Any],
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
         raise UserError(f"{run_dir} holds a run with other settings ({shown}); use another "
-                         f"exp_dir or remove it")
+                        f"exp_dir or remove it")
     write_json_atomic(f, config)
     return True
 
@@ -158,7 +158,7 @@ def check_splits(corpus: Corpus, decode_cfg: DecodeConfig) -> None:
     missing = [s for s in decode_cfg.splits if s != "all" and s not in corpus.splits]
     if missing:
         raise UserError(f"decode.splits: corpus {corpus.dir} has no split(s) {missing} "
-                         f"(has {corpus.splits})")
+                        f"(has {corpus.splits})")
 
 
 def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,

@@ -139,8 +139,8 @@ class RunState:
             skipped.append((path, problem))
         if skipped:
             raise UserError(f"no whole checkpoint in {self.ckpt_dir} to resume from ("
-                             f"{'; '.join(why for _, why in skipped)}): remove {self.run_dir} "
-                             f"to start over")
+                            f"{'; '.join(why for _, why in skipped)}): remove {self.run_dir} "
+                            f"to start over")
         return None
 
     def _checkpoints(self) -> list[Path]:
@@ -238,8 +238,8 @@ class RunState:
         state = load_trainer_state(path)
         if state.get("batches_per_step", 1) != batches_per_step:
             raise UserError(f"{path} was trained with {state.get('batches_per_step', 1)} "
-                             f"batches per step (processes x train.accum_grad), this run has "
-                             f"{batches_per_step}: resume with the same product")
+                            f"batches per step (processes x train.accum_grad), this run has "
+                            f"{batches_per_step}: resume with the same product")
         progress = Progress(
             step=state["step"], epoch=state["epoch"], batch_in_epoch=state["batch_in_epoch"],
             losses=list(state.get("epoch_losses", [])),

@@ -81,7 +81,7 @@ def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,
     sw, sb = source.head.weight.detach(), source.head.bias.detach()
     if sw.shape[1] != target.head.weight.shape[1]:
         raise UserError(f"head input width differs: source {sw.shape[1]}, target "
-                         f"{target.head.weight.shape[1]}")
+                        f"{target.head.weight.shape[1]}")
     src_index = source_vocab.index
     mapped, new = [], []
     with torch.no_grad():
@@ -145,10 +145,10 @@ def copy_layers(source: CTCModel, target: CTCModel, layers: Iterable[str] | None
                 continue
             if name not in src_state:
                 raise UserError(f"source model has no tensor {name!r} (layer {layer!r}); its "
-                                 f"layers: {', '.join(source.layer_names())}")
+                                f"layers: {', '.join(source.layer_names())}")
             if src_state[name].shape != tensor.shape:
                 raise UserError(f"shape mismatch for {name!r}: source "
-                                 f"{tuple(src_state[name].shape)}, target {tuple(tensor.shape)}")
+                                f"{tuple(src_state[name].shape)}, target {tuple(tensor.shape)}")
             tensor.copy_(src_state[name])
             report.copied.append(name)
     if "head" in chosen and source_vocab is not None and target_vocab is not None:

@@ -100,5 +100,5 @@ def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
     diff = source.model.cfg.differences(target, ignore=TRAINING_SETTINGS)
     if diff:
         raise UserError(f"source checkpoint {source.path} has another architecture than "
-                         f"model={target.name}: {', '.join(diff)} (choose the matching "
-                         f"model=...)")
+                        f"model={target.name}: {', '.join(diff)} (choose the matching "
+                        f"model=...)")

@@ -68,7 +68,7 @@ class DiscriminativeConfig:
             raise UserError(f"{section}.decay must be in (0, 1], got {cfg.decay}")
         if cfg.toward not in TOWARD:
             raise UserError(f"{section}.toward must be {' or '.join(TOWARD)}, got "
-                             f"{cfg.toward!r}")
+                            f"{cfg.toward!r}")
         return cfg
 
 
@@ -120,16 +120,16 @@ class StrategyConfig:
         cfg = cls(**checked_fields(cls, d, section))
         if isinstance(cfg.trainable, str) and cfg.trainable not in TRAINABLE:
             raise UserError(f"{section}.trainable must be {', '.join(TRAINABLE)} or a list of "
-                             f"layers, got {cfg.trainable!r}")
+                            f"layers, got {cfg.trainable!r}")
         if cfg.stages not in (None, *STAGE_PLANS):
             raise UserError(f"{section}.stages must be {', '.join(STAGE_PLANS)} or null, got "
-                             f"{cfg.stages!r}")
+                            f"{cfg.stages!r}")
         if cfg.trainable == "peft" and cfg.stages is not None:
             raise UserError(f"{section}.trainable=peft trains the adapters/LoRA and the head "
-                             f"throughout: set {section}.stages=null (got {cfg.stages!r})")
+                            f"throughout: set {section}.stages=null (got {cfg.stages!r})")
         if cfg.schedule is not None and cfg.schedule not in SCHEDULES:
             raise UserError(f"{section}.schedule must be {', '.join(SCHEDULES)} or null, got "
-                             f"{cfg.schedule!r}")
+                            f"{cfg.schedule!r}")
         if cfg.stage_epochs < 1:
             raise UserError(f"{section}.stage_epochs must be >= 1, got {cfg.stage_epochs}")
         return cfg
@@ -208,7 +208,7 @@ def frozen_layers(model: CTCModel, freeze: Iterable[str] | None) -> list[str]:
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise UserError(f"unknown layer(s) {unknown} in strategy.freeze; valid: "
-                         f"{', '.join(valid)}")
+                        f"{', '.join(valid)}")
     return [n for n in valid if n in names]
 
 
@@ -260,7 +260,7 @@ def apply_strategy(model: CTCModel, strategy: StrategyConfig | Mapping[str, Any]
     trainable, plan, peft = strategy.trainable, strategy.stages, strategy.peft
     if trainable == "peft" and peft is None and not has_peft(model):
         raise UserError("strategy.trainable=peft needs strategy.peft (adapter_dim and/or "
-                         "lora_rank)")
+                        "lora_rank)")
     layers = (new if trainable in ("new", "peft") else names if trainable == "all"
               else resolve_layers(model, list(trainable)))
     if peft is not None:

@@ -92,6 +92,18 @@ def test_decode_and_transcribe_honour_data_cache_dir(pretrained, cache_dir, shar
                "beam_size=8", f"data.cache_dir={moved}", f"exp_dir={exp}", cache=cache_dir)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.startswith(clip)
+    # decode: the beam search's training words, too
+    from asrtl.errors import MissingInput
+    from asrtl.eval.decode import lexicon_words
+
+    assert lexicon_words("train", meta, cache_dir=str(moved)) == lexicon_words("train", meta)
+    with pytest.raises(MissingInput, match=str(empty)):
+        lexicon_words("train", meta, cache_dir=str(empty))
+    res = _run("decode", f"checkpoint={pretrained}", f"data.cache_dir={moved}", "decode=beam",
+               "beam_size=8", f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    scores = json.loads((exp / "decode/turkish/results/test-beam/scores.json").read_text())
+    assert scores["corpus"] == str(moved / corpus.relative_to(cache_dir))
 
 
 @contextlib.contextmanager
