@@ -111,9 +111,11 @@ def _check_added_keys(config_name: str, overrides: list[str]) -> None:
         base = compose(config_name, overrides=plain)
     for arg in added:
         key = arg.lstrip("+").split("=", 1)[0]
-        if (CONF_DIR / key.split("@")[0]).is_dir():  # a config group
-            continue
-        if OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
+        if (CONF_DIR / key.split("@")[0]).is_dir() or key.split(".")[0] == "hydra":
+            continue  # a config group, or Hydra's own settings (Hydra checks those)
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(base, parent, default=_ABSENT) if parent else base
+        if not OmegaConf.is_dict(node) or leaf not in node.keys():  # with ???: there
             fail(f"unknown setting {key} (given as {arg}): {config_name} has no such key; "
                  f"see conf/{config_name}.yaml")
 

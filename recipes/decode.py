@@ -32,9 +32,8 @@ from asrtl.errors import UserError
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import lexicon_words
 from asrtl.eval.evaluate import evaluate_split, results_dir
-from asrtl.io import read_json
 from asrtl.layout import RunLayout
-from asrtl.train.checkpoint import load_checkpoint
+from asrtl.train.checkpoint import load_checkpoint, pointer_name
 from asrtl.train.device import resolve_device
 
 
@@ -56,8 +55,8 @@ def checkpoint_run(ckpt: Path) -> tuple[Path, str | None]:
         f = ckpt.parent / pointer
         if f.is_file():
             try:
-                best = read_json(f, "checkpoint pointer")["name"]
-            except (OSError, ValueError, KeyError, TypeError):
+                best = pointer_name(f)
+            except UserError:
                 break  # unreadable: which one is the run's own is unknown
             return run_dir, None if best == ckpt.name else ckpt.name
     return run_dir, ckpt.name

@@ -147,6 +147,7 @@ def _synth_job(job: tuple[list[UttSpec], str, int, str, bool]) -> list[tuple[str
     """
     import soundfile as sf
 
+    global _writing
     specs, voice, sample_rate, audio_dir, telephone = job
     rate = output_rate(sample_rate, telephone)
     out = []
@@ -159,7 +160,6 @@ def _synth_job(job: tuple[list[UttSpec], str, int, str, bool]) -> list[tuple[str
         if audio.size < rate // 10:  # < 0.1 s: eSpeak said nothing useful
             out.append((spec.id, 0, True))
             continue
-        global _writing
         tmp = _writing = path.with_name(f".{spec.id}.{os.getpid()}.tmp.flac")
         sf.write(str(tmp), audio, rate, subtype="PCM_16", format="FLAC")
         os.replace(tmp, path)

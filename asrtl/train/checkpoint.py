@@ -85,25 +85,19 @@ def save_checkpoint(ckpt_dir: Path, name: str, model: nn.Module, meta: dict[str,
     tmp.mkdir()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / "model.safetensors"))
-    _as_umask_allows(tmp / "model.safetensors")
     meta = {"format_version": FORMAT_VERSION, "architecture": model.cfg.to_dict(),
             "git_commit": git_commit(), **meta}
     (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str),
                                    encoding="utf-8")
+    # safetensors writes its file 0600, which a shared results directory cannot read: the
+    # weights get the mode meta.json was given (0666 less the umask)
+    os.chmod(tmp / "model.safetensors", (tmp / "meta.json").stat().st_mode & 0o777)
     if trainer_state is not None:
         torch.save(trainer_state, tmp / "trainer.pt")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
-
-
-def _as_umask_allows(path: Path) -> None:
-    """Gives ``path`` the mode every other file of a checkpoint has (0666 less the umask):
-    safetensors writes its file 0600, which a shared results directory cannot read."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -120,14 +114,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
         for pointer in ("best.json", "latest.json"):
             f = ckpts / pointer
             if f.is_file():
-                return ckpts / _pointer_name(f)
+                return ckpts / pointer_name(f)
     raise MissingInput(f"no asrtl checkpoint at {p} (expected model.safetensors + "
                        f"meta.json, or a run dir with checkpoints/latest.json)")
 
 
-def _pointer_name(f: Path) -> str:
-    """The checkpoint name in pointer ``f`` (``best.json``, ``latest.json``)."""
-    name = read_json(f, "checkpoint pointer").get("name") if f.is_file() else None
+def pointer_name(f: Path) -> str:
+    """The checkpoint name in pointer ``f`` (``best.json``, ``latest.json``).
+
+    Raises:
+        UserError: ``f`` is missing, not JSON or names no checkpoint.
+    """
+    data = read_json(f, "checkpoint pointer")
+    name = data.get("name") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name:
         raise UserError(f"checkpoint pointer {f} names no checkpoint (expected {{\"name\": ...}})")
     return name

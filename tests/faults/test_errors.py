@@ -106,3 +106,16 @@ def test_a_setting_read_outside_a_settings_class_names_its_key(key, value, hint,
 
     with pytest.raises(UserError, match=re.escape(needle)):
         checked(key, value, hint)
+
+
+@pytest.mark.parametrize("added", [["+language=turkish"], ["++train.lr=0.01"],
+                                   ["+hydra.job.chdir=false"], ["+model=tiny"]],
+                         ids=["required-key", "known-key", "hydra-key", "config-group"])
+def test_plus_is_refused_only_for_keys_the_recipe_lacks(added, capsys):
+    from asrtl.cli import _check_added_keys
+
+    _check_added_keys("pretrain", added)  # no exit
+    with pytest.raises(SystemExit) as e:
+        _check_added_keys("pretrain", [*added, "+train.lrr=0.01"])
+    assert e.value.code == 2
+    assert "unknown setting train.lrr" in capsys.readouterr().err
