@@ -38,7 +38,7 @@ def strict(kind: str, message: str) -> None:
     raise UserError(message)
 
 
-def _recording_from_file(path: str | Path, recording_id: str, where: str,
+def recording_from_file(path: str | Path, recording_id: str, where: str,
                          bad: Bad = strict) -> Recording | None:
     """A recording with its true sample rate and channels (SPHERE read without sph2pipe
     unless shorten-compressed); a clear error when unreadable; ``None`` when its audio is
@@ -151,7 +151,7 @@ def import_kaldi_dir(path: Path, bad: Bad = strict) -> tuple[RecordingSet, Super
         if src.endswith("|"):
             raise UserError(f"{path / 'wav.scp'}: {rec_id!r} is a piped command; asrtl reads "
                             f"audio files only (convert with sox/ffmpeg first)")
-        rec = _recording_from_file(src, rec_id, str(path / "wav.scp"), bad)
+        rec = recording_from_file(src, rec_id, str(path / "wav.scp"), bad)
         if rec is not None:
             recordings[rec_id] = rec
     sups = []
@@ -216,7 +216,7 @@ def import_commonvoice(path: str | Path, language: str, bad: Bad = strict) -> Ma
                 raise UserError(f"{tsv}: missing column(s) {sorted(missing)}")
             for row in rows:
                 rec_id = Path(row["path"]).stem
-                rec = _recording_from_file(path / "clips" / row["path"], rec_id, str(tsv), bad)
+                rec = recording_from_file(path / "clips" / row["path"], rec_id, str(tsv), bad)
                 if rec is None:
                     continue
                 recs.append(rec)
@@ -294,7 +294,7 @@ def _babel_side(text_file: Path, language: str, bad: Bad
         bad("missing_recording", f"{text_file}: no audio "
                                  f"{text_file.parent.parent / 'audio' / text_file.stem}.sph")
         return None, []
-    rec = _recording_from_file(audio, text_file.stem, str(text_file), bad)
+    rec = recording_from_file(audio, text_file.stem, str(text_file), bad)
     if rec is None:
         return None, []
     code, spk, date, hour, side = _BABEL_NAME.match(text_file.stem).groups()
@@ -374,7 +374,8 @@ def import_lhotse(path: str | Path) -> Manifests:
     return out
 
 
-# Every importer: (path, language, bad) -> Manifests.
+# Every importer: (path, language, bad) -> Manifests; those in ``asrtl.data.manifest``'s
+# CONVERTING also take ``audio_dir=``, where they store audio libsndfile cannot read.
 IMPORTERS: dict[str, Callable[..., Manifests]] = {
     "kaldi": lambda path, language, bad=strict: import_kaldi(path, bad),
     "commonvoice": import_commonvoice,

@@ -26,7 +26,9 @@ from lhotse import CutSet, RecordingSet, SupervisionSet
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from asrtl.data.corpora import IMPORTERS, SPLIT_NAMES, Bad, commonvoice_tsvs
+from asrtl.data.corpora import IMPORTERS as FILE_IMPORTERS
+from asrtl.data.corpora import SPLIT_NAMES, Bad, commonvoice_tsvs
+from asrtl.data.csvcorpus import csv_rows, import_csv
 from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
@@ -36,6 +38,11 @@ from asrtl.settings import checked
 
 log = logging.getLogger(__name__)
 
+# recorded corpora: their importers take ``audio_dir=`` (audio libsndfile cannot read is
+# converted there, in the cache), and their held-out splits share no sentence with training
+# (read speech: one prompt list read by many speakers)
+RECORDED = {"csv": import_csv}
+IMPORTERS = {**FILE_IMPORTERS, **RECORDED}
 SOURCES = ("embedded", *IMPORTERS)
 _KEEP_IN_WORDS = {"'", "-", "\u2019"}
 
@@ -130,6 +137,8 @@ def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0,
         out = prepare_embedded(language, cfg, cache)
         lang = get_language(language).name
     elif source in IMPORTERS:
+        if source in RECORDED:  # rows or packages of a language, by its code or name
+            language = get_language(language).name
         out = _prepare_real(source, data, language, seed, cache, hold_out)
         lang = language
     else:
@@ -175,7 +184,7 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
                                           "test_fraction", "sample_rate")}}
     if not hold_out:  # only then: the cache keys of held-out corpora stay as they were
         params["hold_out"] = False
-    audio = audio_stats(source, path)
+    audio = audio_stats(source, path, language)
     legacy = _key(params)  # the key before it covered the audio files
     params["audio"] = hashlib.sha1("".join(f"{p}:{st}\n" for p, st in audio.items()
                                            ).encode()).hexdigest()
@@ -189,19 +198,25 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
             log.warning("%s", warning)
         return out
     counts: dict[str, int] = {}
+    convert = {"audio_dir": cache / source / language / key / "audio"} if source in RECORDED else {}
     manifests = IMPORTERS[source](path, language,
-                                  _bad_handler(bool(data.get("skip_bad", False)), counts))
+                                  _bad_handler(bool(data.get("skip_bad", False)), counts),
+                                  **convert)
     lang = _registry_language(language)
     cleaned = {split: _clean(recs, sups, language, lang, data, counts, f"{source}:{split}")
                for split, (recs, sups) in manifests.items()}
+    shared: dict[str, int] = {}  # utterances dropped for reading a held-out sentence
     splits = _assign_splits(cleaned, seed,
                             checked("data.dev_fraction", data.get("dev_fraction", 0.1), float),
                             checked("data.test_fraction", data.get("test_fraction", 0.1), float),
-                            hold_out)
+                            hold_out, text_disjoint=source in RECORDED, counts=shared)
     dropped, noted = split_counts(counts, data.get("out_of_script"))
     if dropped:
         log.warning("%s: dropped bad utterances (data.skip_bad=true, data.out_of_script=drop): "
                     "%s", path, dropped)
+    if shared:
+        log.info("%s: the held-out splits share no sentence with the others: dropped %s "
+                 "utterances reading one of theirs", path, shared)
     warnings = [*_small_held_out(cleaned, splits, path)]
     name = "corpus-all"  # the whole training split
     if hours and "train" in splits:
@@ -217,7 +232,8 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
         log.warning("%s", warning)
     summary = {"language": language, "source": source, "path": str(path), "key": key,
                "params": params, "dropped_utterances": dropped,
-               "noted_utterances": noted, "bad_utterances": counts, "warnings": warnings}
+               "noted_utterances": noted, "bad_utterances": counts, "warnings": warnings,
+               **({"dropped_for_held_out_sentences": shared} if shared else {})}
     out = cache / source / language / key / name
     write_manifests(splits, out, summary)
     return out
@@ -242,14 +258,14 @@ def _unchanged_since(key_dir: Path, audio: Mapping[str, str]) -> list[Path]:
     return cached
 
 
-def audio_stats(source: str, path: Path) -> dict[str, str]:
+def audio_stats(source: str, path: Path, language: str | None = None) -> dict[str, str]:
     """``{audio file: "<size>:<mtime_ns>"}`` (``"missing"`` when absent) of every audio file
     that importing the corpus at ``path`` reads, found without reading any audio (the paths
     of a Kaldi ``wav.scp``, the clips of Common Voice TSVs, a BABEL pack's ``audio/`` files, a
     lhotse manifest's recordings): part of the cache key, so that an audio file fixed or
     replaced in place rebuilds the corpus. One ``os.stat`` per file."""
     out = {}
-    for f in sorted(set(_audio_files(source, path))):
+    for f in sorted(set(_audio_files(source, path, language))):
         try:
             st = os.stat(f)
             out[str(f)] = f"{st.st_size}:{st.st_mtime_ns}"
@@ -258,7 +274,7 @@ def audio_stats(source: str, path: Path) -> dict[str, str]:
     return out
 
 
-def _audio_files(source: str, path: Path) -> list[Path]:
+def _audio_files(source: str, path: Path, language: str | None = None) -> list[Path]:
     """The audio files of :func:`audio_stats`; what cannot be parsed is left to the import,
     which names it."""
     if source == "kaldi":
@@ -283,6 +299,13 @@ def _audio_files(source: str, path: Path) -> list[Path]:
     if source == "babel":
         return [f for conv in path.rglob("conversational") if conv.is_dir()
                 for f in conv.glob("*/audio/*") if f.is_file()]
+    if source == "csv" and language is not None:
+        try:
+            rows = csv_rows(path, language)
+        except (UserError, OSError):  # the import names it
+            return []
+        root = (path / "manifest.csv" if path.is_dir() else path).parent
+        return [root / r["path"] for r in rows]
     if source == "lhotse":
         manifests = [path] if path.is_file() else sorted(path.glob("*cuts*.jsonl*"))
         files = []
@@ -422,10 +445,14 @@ def _split_by_speaker(cuts: CutSet, fraction: float, seed: int, name: str) -> tu
 
 
 def _assign_splits(cleaned: dict[str, CutSet], seed: int, dev_fraction: float,
-                   test_fraction: float, hold_out: bool = True) -> dict[str, CutSet]:
+                   test_fraction: float, hold_out: bool = True, text_disjoint: bool = False,
+                   counts: dict[str, int] | None = None) -> dict[str, CutSet]:
     """train/dev/test from whatever splits the corpus had; missing ones are carved out of
     the training data by speaker (held-out speakers, as for the embedded corpus), unless
-    ``hold_out`` is false (the corpus's own splits; an unsplit corpus is all ``train``)."""
+    ``hold_out`` is false (the corpus's own splits; an unsplit corpus is all ``train``).
+    With ``text_disjoint`` a carved-out split also shares no transcript with the splits
+    left: utterances of training (then of dev) reading a held-out sentence are dropped and
+    counted in ``counts[<split>]`` (a read corpus: one prompt list, many speakers)."""
     splits = dict(cleaned)
     if "all" in splits:
         splits.setdefault("train", splits.pop("all"))
@@ -438,6 +465,16 @@ def _assign_splits(cleaned: dict[str, CutSet], seed: int, dev_fraction: float,
             if len(splits["train"]) < 2:
                 raise UserError(f"too few utterances ({len(splits['train'])}) to hold out {name}")
             splits["train"], splits[name] = _split_by_speaker(splits["train"], frac, seed, name)
+            if text_disjoint:
+                held = {c.supervisions[0].text for c in splits[name]}
+                for other in ("train", "dev") if name == "test" else ("train",):
+                    if other not in splits:
+                        continue
+                    kept = CutSet.from_cuts(c for c in splits[other]
+                                            if c.supervisions[0].text not in held)
+                    if counts is not None and len(kept) < len(splits[other]):
+                        counts[other] = counts.get(other, 0) + len(splits[other]) - len(kept)
+                    splits[other] = kept
     return splits
 
 
@@ -477,6 +514,9 @@ def format_summary(corpus: Corpus) -> str:
                                       (s.get("params") or {}).get("out_of_script"))
     if dropped:
         lines.append(f"bad utterances dropped: {dropped}")
+    if s.get("dropped_for_held_out_sentences"):
+        lines.append(f"dropped for reading a held-out sentence: "
+                     f"{s['dropped_for_held_out_sentences']}")
     if noted:
         lines.append(f"utterances kept, noted: {noted} (out_of_script: characters outside "
                      f"the script; data.out_of_script=drop drops them)")
