@@ -29,6 +29,15 @@ from lhotse.utils import fastcopy
 from asrtl.data.corpora import IMPORTERS as FILE_IMPORTERS
 from asrtl.data.corpora import SPLIT_NAMES, Bad, commonvoice_tsvs
 from asrtl.data.csvcorpus import csv_rows, import_csv
+from asrtl.data.debian import (
+    asterisk_audio,
+    fetch_packages,
+    fillets_audio,
+    import_asterisk,
+    import_fillets,
+    iso_of,
+    packages,
+)
 from asrtl.data.embedded import EmbeddedConfig, prepare_embedded
 from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
@@ -41,7 +50,8 @@ log = logging.getLogger(__name__)
 # recorded corpora: their importers take ``audio_dir=`` (audio libsndfile cannot read is
 # converted there, in the cache), and their held-out splits share no sentence with training
 # (read speech: one prompt list read by many speakers)
-RECORDED = {"csv": import_csv}
+RECORDED = {"csv": import_csv, "asterisk": import_asterisk, "fillets": import_fillets}
+FETCHED = ("asterisk", "fillets")  # without data.path: Debian packages fetched into the cache
 IMPORTERS = {**FILE_IMPORTERS, **RECORDED}
 SOURCES = ("embedded", *IMPORTERS)
 _KEEP_IN_WORDS = {"'", "-", "\u2019"}
@@ -168,6 +178,9 @@ def _bad_handler(skip_bad: bool, counts: dict[str, int], where: str = "") -> Bad
 def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int,
                   cache: Path, hold_out: bool = True) -> Path:
     path = data.get("path")
+    if not path and source in FETCHED:
+        iso = iso_of(source, language)
+        path = fetch_packages(packages(source, iso), cache / "debian" / f"{source}-{iso}")
     if not path:
         raise UserError(f"data={source} needs data.path=<corpus directory or manifest>")
     # one setting for a study of many languages: data.path=/corpora/{language}
@@ -299,6 +312,10 @@ def _audio_files(source: str, path: Path, language: str | None = None) -> list[P
     if source == "babel":
         return [f for conv in path.rglob("conversational") if conv.is_dir()
                 for f in conv.glob("*/audio/*") if f.is_file()]
+    if source == "asterisk" and language is not None:
+        return asterisk_audio(path, language)
+    if source == "fillets" and language is not None:
+        return fillets_audio(path, language)
     if source == "csv" and language is not None:
         try:
             rows = csv_rows(path, language)
