@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from asrtl.errors import UserError
 
 # the run-dir names of the configs' resolvers: computed by asrtl.layout (RunLayout)
@@ -69,7 +71,11 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        sys.argv[1:] = lang_overrides(sys.argv[1:])
+        argv = sys.argv[1:]
+    else:
+        argv = lang_overrides(argv)
     if any(a in ("-m", "--multirun") for a in argv):
         return
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
@@ -96,6 +102,36 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
             fail(f"{key}={value}: {problem}")
 
 
+# what ``lang.<L>.<key>`` may set: the corpus kind, its path, and the data keys a real corpus
+# reads (``../shared/INTERFACE.md``: one language from another corpus than ``data``)
+LANG_KEYS = ("data", "path", "hours", "dev_fraction", "test_fraction", "out_of_script",
+             "skip_bad")
+
+
+def lang_overrides(argv: list[str]) -> list[str]:
+    """``lang.<L>.<key>=value`` given as ``+lang.<L>.<key>=value`` (the recipes' configs have
+    no ``lang`` entries for Hydra to override: each is added); a language asrtl does not
+    know, or a key of :data:`LANG_KEYS`' others, fails in one line."""
+    from asrtl.data.languages import get_language
+
+    out = []
+    for arg in argv:
+        key = arg.lstrip("+").split("=", 1)[0]
+        if key.split(".")[0] != "lang" or "=" not in arg:
+            out.append(arg)
+            continue
+        parts = key.split(".")
+        if len(parts) != 3 or parts[2] not in LANG_KEYS:
+            fail(f"bad override {arg}: expected lang.<language>.<key>=..., the key one of "
+                 f"{', '.join(LANG_KEYS)}")
+        try:
+            get_language(parts[1])
+        except ValueError as e:
+            fail(f"bad override {arg}: {e}")
+        out.append(arg if arg.startswith("+") else f"+{arg}")
+    return out
+
+
 def _check_added_keys(config_name: str, overrides: list[str]) -> None:
     """``+key=value`` (and ``++key=value``) adds a key Hydra would otherwise refuse: a
     misspelt setting then trains silently with its default. Only keys the recipe's config
@@ -111,8 +147,9 @@ def _check_added_keys(config_name: str, overrides: list[str]) -> None:
         base = compose(config_name, overrides=plain)
     for arg in added:
         key = arg.lstrip("+").split("=", 1)[0]
-        if (CONF_DIR / key.split("@")[0]).is_dir() or key.split(".")[0] == "hydra":
-            continue  # a config group, or Hydra's own settings (Hydra checks those)
+        if ((CONF_DIR / key.split("@")[0]).is_dir()
+                or key.split(".")[0] in ("hydra", "lang")):
+            continue  # a config group, Hydra's own settings, lang.<L>.* (lang_overrides)
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(base, parent, default=_ABSENT) if parent else base
         if not OmegaConf.is_dict(node) or leaf not in node.keys():  # with ???: there
@@ -149,6 +186,17 @@ def _plain_start_method() -> None:
         mp.set_start_method(None, force=True)
 
 
+def _fold_lang(cfg: DictConfig) -> None:
+    """``lang.<L>.*`` copied into ``data.lang``, where :func:`asrtl.data.manifest.prepare_corpus`
+    reads it, however deep the recipe passes its ``data``."""
+    from omegaconf import open_dict
+
+    lang = cfg.get("lang")
+    if lang and isinstance(cfg.get("data"), DictConfig):
+        with open_dict(cfg):
+            cfg.data.lang = lang
+
+
 def recipe(fn: Callable[..., Any] | None = None, *, distributed: bool = False) -> Any:
     """Decorates a recipe body: user errors become ``error: ...`` and exit code 2. A recipe
     that does not train with DDP (``distributed=False``) refuses to run under torchrun."""
@@ -166,6 +214,8 @@ def recipe(fn: Callable[..., Any] | None = None, *, distributed: bool = False) -
                  f"multilingual.py")
         from asrtl.train.signals import Interrupted, signals_as_errors
 
+        if args and isinstance(args[0], DictConfig):
+            _fold_lang(args[0])
         try:
             with signals_as_errors():
                 return fn(*args, **kwargs)

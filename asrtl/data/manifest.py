@@ -122,13 +122,54 @@ def _embedded_config(data: Mapping[str, Any], seed: int) -> EmbeddedConfig:
     return EmbeddedConfig(**kwargs)
 
 
+# the keys of ``data`` a language taken from another corpus keeps (the rest are the other
+# corpus's: its defaults, or what ``lang.<L>`` sets)
+SHARED_DATA_KEYS = ("cache_dir", "hours", "seed")
+
+
+def for_language(data: Mapping[str, Any], language: str) -> Mapping[str, Any]:
+    """``data`` as ``language`` reads it: when ``data["lang"]`` names that language (by name
+    or ISO code) with another corpus, that corpus (``data`` its source, ``path``, options)
+    with ``data``'s cache dir, hours and seed; else ``data`` itself.
+
+    Raises:
+        UserError: ``lang.<L>`` without ``data``, or a ``path`` that does not exist.
+    """
+    per_language = data.get("lang") or {}
+    if not per_language:
+        return data
+    try:
+        name = get_language(language).name
+    except ValueError:  # a manifest path or a label of a real corpus: only by that label
+        name = None
+    for key, spec in per_language.items():
+        try:
+            same = name is not None and get_language(str(key)).name == name
+        except ValueError:
+            same = False
+        if not same and str(key) != language:
+            continue
+        spec = dict(spec or {})
+        if not spec.get("data"):
+            raise UserError(f"lang.{key}: give lang.{key}.data=<corpus kind> "
+                            f"({', '.join(SOURCES)})")
+        if spec.get("path") and not Path(str(spec["path"])).expanduser().exists():
+            raise MissingInput(f"lang.{key}.path not found: {spec['path']}")
+        return {**{k: data[k] for k in SHARED_DATA_KEYS if data.get(k) is not None},
+                **{k: v for k, v in spec.items() if k != "data" and v is not None},
+                "name": spec["data"]}
+    return data
+
+
 def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0,
                    hold_out: bool = True) -> Corpus:
     """Builds or reuses the corpus that ``data`` (the ``data`` config group) describes.
 
     Args:
         data: ``name`` (a source), ``path`` (real corpora), ``hours``, ``cache_dir`` and the
-            source's options (see ``conf/data/*.yaml``).
+            source's options (see ``conf/data/*.yaml``); ``lang``, ``{language: {"data":
+            source, "path": ..., ...}}``, takes a language from another corpus
+            (:func:`for_language`; the recipes' ``lang.<L>.data=... lang.<L>.path=...``).
         language: registry name for ``embedded``; any label for real corpora (a registry name
             additionally enables the script check).
         seed: seed of generation and of speaker splits.
@@ -140,6 +181,7 @@ def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0,
         ValueError: unknown source or language, bad utterances (named), bad options.
         FileNotFoundError: a missing corpus path or file.
     """
+    data = for_language(data, language)
     source = str(data.get("name", "embedded"))
     cache = Path(data.get("cache_dir") or default_cache_dir()).expanduser()
     if source == "embedded":

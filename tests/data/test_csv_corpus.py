@@ -115,3 +115,35 @@ def test_bad_csvs_fail_in_one_line_naming_the_thing(tmp_path):
             prepare_corpus(data_config("csv", path, cache), lang)
         line = str(e.value)
         assert needle in line and "\n" not in line, (path.name, line)
+
+
+def test_one_language_from_another_corpus(tmp_path):
+    """``lang.<L>.data=csv lang.<L>.path=...``: French from the recorded CSV, whatever
+    ``data`` says (the embedded corpus here, never built for it)."""
+    from asrtl.data.manifest import for_language
+
+    data = {"name": "embedded", "hours": 0.05, "cache_dir": str(tmp_path / "cache"),
+            "speakers": 9, "lang": {"fr": {"data": "csv", "path": str(REAL / "manifest.csv")}}}
+    assert for_language(data, "french") == {"name": "csv", "path": str(REAL / "manifest.csv"),
+                                            "hours": 0.05, "cache_dir": str(tmp_path / "cache")}
+    assert for_language(data, "bengali") is data  # not named: the data config
+    corpus = prepare_corpus(data, "french")
+    assert corpus.source == "csv" and corpus.language == "french"
+    assert sum(c.duration for c in corpus.cuts("train")) <= 0.05 * 3600 + 10
+    with pytest.raises(UserError, match=r"lang.fr: give lang.fr.data=<corpus kind>"):
+        for_language({**data, "lang": {"fr": {"path": "x"}}}, "french")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["lang.fr.data=csv", "lang.fr.path=/nowhere.csv"], "lang.fr.path not found: /nowhere.csv"),
+    (["lang.klingon.data=csv"], "bad override lang.klingon.data=csv: unknown language"),
+    (["lang.fr.corpus=csv"], "expected lang.<language>.<key>=..., the key one of data, path"),
+    (["lang.fr.data=nosuch"], "unknown data source 'nosuch'"),
+])
+def test_bad_lang_settings_fail_in_one_line(args, needle, tmp_path):
+    from tests.conftest import _run_here
+
+    res = _run_here("prepare", "language=french", *args, f"hydra.run.dir={tmp_path}/run",
+                    cache=tmp_path / "cache")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
