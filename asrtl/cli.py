@@ -186,6 +186,14 @@ def _plain_start_method() -> None:
         mp.set_start_method(None, force=True)
 
 
+def lang_args(cfg: DictConfig) -> list[str]:
+    """``cfg``'s ``lang.<L>.<key>`` settings as the overrides that give them to another recipe
+    (the jobs of a study or the demo)."""
+    lang = cfg.get("lang") or {}
+    return [f"lang.{name}.{key}={value}" for name, spec in lang.items()
+            for key, value in (spec or {}).items() if value is not None]
+
+
 def _fold_lang(cfg: DictConfig) -> None:
     """``lang.<L>.*`` copied into ``data.lang``, where :func:`asrtl.data.manifest.prepare_corpus`
     reads it, however deep the recipe passes its ``data``."""

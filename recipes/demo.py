@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from asrtl.cli import check_overrides, recipe
+from asrtl.cli import check_overrides, lang_args, recipe
 from asrtl.jobs import pretrain_sources, run_recipe, sweep
 from asrtl.layout import RunLayout, result_file
 from asrtl.rank.run import check_sources
@@ -33,7 +33,8 @@ def main(cfg: DictConfig) -> None:
     target, sources = str(cfg.target), [str(s) for s in cfg.sources]
     check_sources(target, sources)
     small, large = f"{cfg.target_hours:g}", f"{cfg.source_hours:g}"
-    common = [f"exp_dir={exp}", f"seed={cfg.seed}", f"device={cfg.device}", *cfg.jobs]
+    common = [f"exp_dir={exp}", f"seed={cfg.seed}", f"device={cfg.device}", *cfg.jobs,
+              *lang_args(cfg)]
     t0 = time.perf_counter()
     ranking_file = result_file(runs.rank(target), "rank")
     if not ranking_file.is_file():

@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from asrtl.cli import check_overrides, recipe
+from asrtl.cli import check_overrides, lang_args, recipe
 from asrtl.data.languages import caveats, get_language
 from asrtl.errors import MissingInput, UserError
 from asrtl.io import read_json, write_json_atomic
@@ -79,7 +79,7 @@ def main(cfg: DictConfig) -> None:
             "notes": caveats(langs) if embedded else []}
     write_json_atomic(study / "study.json", meta)
     common = [f"exp_dir={study}", f"seed={cfg.seed}", f"device={cfg.device}",
-              *cfg.scale.jobs, *cfg.overrides]
+              *cfg.scale.jobs, *cfg.overrides, *lang_args(cfg)]
     small, large = f"{lay.small_hours:g}", f"{lay.large_hours:g}"
 
     def todo(paths: dict[str, str]) -> list[str]:
@@ -88,7 +88,8 @@ def main(cfg: DictConfig) -> None:
     # 0-1. corpora, then every language on the large budget: the sources, and each target's
     # large baseline
     pretrain_sources(study, langs, lay.large_hours, common,
-                     [f"exp_dir={study}", f"seed={cfg.seed}", *cfg.overrides], launcher)
+                     [f"exp_dir={study}", f"seed={cfg.seed}", *cfg.overrides, *lang_args(cfg)],
+                     launcher)
     # 2. no pretraining, small budget
     sweep("transfer", {"source": ["none"],
                        "target": todo({t: lay.scratch_small(t) for t in langs})},
@@ -103,7 +104,7 @@ def main(cfg: DictConfig) -> None:
     if not (study / lay.lid_matrix()).is_file():
         run_recipe("lid", [f"sources=[{','.join(langs)}]", f"seed={cfg.seed}",
                            f"device={cfg.device}", f"hydra.run.dir={study / lay.lid}",
-                           *cfg.scale.lid, *cfg.overrides])
+                           *cfg.scale.lid, *cfg.overrides, *lang_args(cfg)])
     # 5. every ranker of recipes/rank.py for each target, the other languages its candidates
     # (the pretrained sources and the leave-one-out LID classifiers reused; never the test)
     if len(langs) >= 3:

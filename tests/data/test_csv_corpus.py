@@ -147,3 +147,15 @@ def test_bad_lang_settings_fail_in_one_line(args, needle, tmp_path):
                     cache=tmp_path / "cache")
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
+
+
+def test_lang_settings_are_passed_on_to_the_jobs_of_a_study():
+    from omegaconf import OmegaConf
+
+    from asrtl.cli import lang_args, lang_overrides
+
+    cfg = OmegaConf.create({"lang": {"fr": {"data": "csv", "path": "/x.csv", "hours": None}}})
+    args = lang_args(cfg)
+    assert args == ["lang.fr.data=csv", "lang.fr.path=/x.csv"]
+    assert lang_overrides(["-m", *args, "seed=1"]) == ["-m", "+lang.fr.data=csv",
+                                                        "+lang.fr.path=/x.csv", "seed=1"]
