@@ -54,6 +54,12 @@ def main(cfg: DictConfig) -> None:
     conf = result["confidence"]
     print(f"best source for {result['target']}: {conf['top']} ({conf['top_agreement']:.0%} of "
           f"the combined rankers agree; Kendall's W {conf['kendall_w']})")
+    split = result["halves"]
+    if split.get("agree") is False:
+        acoustic, output = split["acoustic"], split["output"]
+        print(f"the rankers disagree: the acoustic ones ({', '.join(acoustic['rankers'])}) "
+              f"point to {acoustic['top']}, the output-mapping ones "
+              f"({', '.join(output['rankers'])}) to {output['top']}")
     print(f"ranking: {run_dir / 'ranking.json'}")
 
 

@@ -56,6 +56,21 @@ def confidence(scores: Mapping[str, Mapping[str, float]], rankers: list[str],
             "kendall_w": None if math.isnan(w) else round(w, 4), "rankers": rankers}
 
 
+def halves(scores: Mapping[str, Mapping[str, float]],
+           groups: Mapping[str, tuple[str, ...]]) -> dict:
+    """Each group of rankers (the acoustic and the output-mapping half) combined on its own:
+    ``{group: {"rankers", "top", "ranking"}}`` for the groups with scores, and ``agree``:
+    whether their top sources are the same (None with fewer than two groups)."""
+    out: dict = {}
+    for name, members in groups.items():
+        have = [r for r in members if r in scores]
+        if have:
+            ranking = ordered(combine(scores, have))
+            out[name] = {"rankers": have, "top": ranking[0]["source"], "ranking": ranking}
+    tops = {v["top"] for v in out.values()}
+    return {**out, "agree": None if len(out) < 2 else len(tops) == 1}
+
+
 def judge(scores: Mapping[str, float], wer: Mapping[str, list[float]], k: int = 3) -> dict:
     """A ranking's agreement with measured transfer WER (several seeds per source).
 

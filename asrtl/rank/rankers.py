@@ -17,6 +17,7 @@ import torch
 from lhotse import CutSet
 
 from asrtl.data.loader import BatchDataset, eval_batches
+from asrtl.data.manifest import cut_texts
 from asrtl.data.vocab import SPACE, Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.decode import greedy
@@ -29,7 +30,7 @@ from asrtl.models.factory import build_model, input_transform
 from asrtl.rank import units as unitlib
 from asrtl.rank.estimators import frame_energy_db, leep, logme, segment_alignment
 from asrtl.train.checkpoint import Checkpoint
-from asrtl.transfer.copy import map_head
+from asrtl.transfer.copy import map_head, text_coverage
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,21 @@ def leep_ranker(inputs: RankInputs) -> dict[str, float]:
             for p in [inputs.source_pass(s)]}
 
 
+def head_coverage(inputs: RankInputs) -> dict[str, float]:
+    """Share of the target's training text (its characters, by frequency) that each source
+    head can emit, so that transfer maps its row (:func:`asrtl.transfer.copy.map_head`): the
+    output-mapping half of what transfers, which a source in another script lacks however
+    alike it sounds. Reads only the source vocabularies and the target's train/dev text."""
+    texts = cut_texts(inputs.target_cuts)
+    out = {}
+    for s in inputs.names:
+        ckpt = inputs.sources[s]
+        if ckpt is None or ckpt.vocab is None:
+            raise ValueError(f"head_coverage needs the vocabulary of source {s}")
+        out[s] = text_coverage(inputs.target_vocab, set(ckpt.vocab.tokens), texts)
+    return out
+
+
 def acoustic_units(inputs: RankInputs) -> dict[str, float]:
     """Similarity of unit n-gram distributions (1 - Jensen-Shannon, bits) between the
     target's audio and each source's: units from one k-means codebook over normalised
@@ -318,7 +334,13 @@ RANKERS: dict[str, Ranker] = {
     "logme": Ranker(logme_ranker, frozenset({"models"})),
     "leep": Ranker(leep_ranker, frozenset({"models"})),
     "units": Ranker(acoustic_units, frozenset({"audio"})),
+    "head_coverage": Ranker(head_coverage, frozenset({"models"})),
 }
+# the two halves of what transfers (issue 30): how alike the audio is, to the source's
+# encoder or classifier, and how much of the target's output the source's head can emit
+HALVES = {"acoustic": ("lid_posterior", "lid_posterior_calibrated", "lid_embedding", "units",
+                       "logme", "leep", "ctc_probe"),
+          "output": ("zero_shot", "zero_shot_cer", "head_coverage")}
 
 
 def check_rankers(names: list[str]) -> None:

@@ -19,8 +19,15 @@ from asrtl.errors import UserError
 from asrtl.layout import RunLayout
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.train import train_lid
-from asrtl.rank.combine import combine, confidence, ordered
-from asrtl.rank.rankers import RankInputs, RankSettings, check_rankers, needs, run_rankers
+from asrtl.rank.combine import combine, confidence, halves, ordered
+from asrtl.rank.rankers import (
+    HALVES,
+    RankInputs,
+    RankSettings,
+    check_rankers,
+    needs,
+    run_rankers,
+)
 from asrtl.train.checkpoint import resolve_checkpoint
 from asrtl.train.loop import TrainConfig
 from asrtl.transfer.source import resolve_source, source_budget
@@ -175,6 +182,7 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
             "rankers": {**shown, "combined": combined},
             "ranking": ordered(combined),
             "confidence": confidence(scores, req.chosen, combined),
+            "halves": halves(scores, HALVES),
             "zero_shot_cer": {s: round(inputs.source_pass(s).cer, 4) for s in sources}
             if "models" in want else None,
             "target_utterances": len(req.cuts),

@@ -64,6 +64,17 @@ class CopyReport:
         return line
 
 
+def text_coverage(target_vocab: Vocabulary, source_tokens: set[str],
+                  target_texts: Iterable[str]) -> float:
+    """Share of the target texts' tokens (as the target model emits them: NFC, word
+    boundaries aside) that the source head has, so that :func:`map_head` maps them."""
+    tokens = target_vocab.tokens
+    counts = Counter(tokens[i] for t in target_texts for i in target_vocab.encode(t))
+    counts.pop("|", None)
+    total = sum(counts.values())
+    return sum(n for c, n in counts.items() if c in source_tokens) / total if total else 0.0
+
+
 def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,
              target_vocab: Vocabulary, init: str = "mean",
              target_texts: Iterable[str] | None = None) -> HeadMapping:
@@ -96,13 +107,8 @@ def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,
                 if init == "mean":
                     target.head.weight[i] = sw.mean(0)
                     target.head.bias[i] = sb.mean()
-    text_cov = None
-    if target_texts is not None:  # over the tokens the model emits (NFC, word boundaries out)
-        tokens = target_vocab.tokens
-        counts = Counter(tokens[i] for t in target_texts for i in target_vocab.encode(t))
-        counts.pop("|", None)
-        total = sum(counts.values())
-        text_cov = sum(n for c, n in counts.items() if c in src_index) / total if total else 0.0
+    text_cov = (None if target_texts is None
+                else text_coverage(target_vocab, set(src_index), target_texts))
     return HeadMapping(mapped=mapped, new=new, init=init,
                        token_coverage=len(mapped) / len(target_vocab), text_coverage=text_cov)
 
