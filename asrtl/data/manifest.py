@@ -43,6 +43,7 @@ from asrtl.data.languages import Language, get_language
 from asrtl.data.store import SPLITS, write_manifests
 from asrtl.data.text import normalize, out_of_script
 from asrtl.errors import MissingInput, UserError
+from asrtl.io import read_json
 from asrtl.settings import checked
 
 log = logging.getLogger(__name__)
@@ -549,6 +550,24 @@ def _limit_hours(cuts: CutSet, hours: float, seed: int) -> CutSet:
         out.append(by_id[i])
         total += by_id[i].duration
     return CutSet.from_cuts(out)
+
+
+def describe_corpus(corpus_dir: Path) -> dict[str, Any]:
+    """What a report says of a cached corpus: its ``source`` and ``path`` (None for the
+    embedded corpus), ``hours``, ``utterances`` and ``speakers`` per split, and the
+    ``sample_rates`` of its audio as stored (before the models' 16 kHz).
+
+    Raises:
+        MissingInput / UserError: no ``summary.json``, or a corrupt one.
+    """
+    s = read_json(Path(corpus_dir) / "summary.json", "corpus summary")
+    rates: set[int] = set()
+    for f in sorted(Path(corpus_dir).glob("*_recordings.jsonl.gz")):
+        rates |= {int(r.sampling_rate) for r in RecordingSet.from_jsonl_lazy(f)}
+    return {"source": s.get("source", "embedded"), "path": s.get("path"),
+            "splits": {k: {m: v.get(m) for m in ("hours", "utterances", "speakers")}
+                       for k, v in (s.get("splits") or {}).items()},
+            "sample_rates": sorted(rates)}
 
 
 def format_summary(corpus: Corpus) -> str:

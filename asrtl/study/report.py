@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from asrtl.errors import MissingInput
+from asrtl.data.manifest import describe_corpus
+from asrtl.errors import MissingInput, UserError
 from asrtl.io import read_json, write_json_atomic, write_text_atomic
 from asrtl.study.layout import StudyLayout, best_source, lid_scores, rank_by_score
 
@@ -64,6 +65,22 @@ def predictors(study: Path, lay: StudyLayout, langs: list[str], metric: Any) -> 
                          "mean_regret": round(sum(j["regret"] for j in targets.values())
                                               / len(targets), 2)}
     return {"per_target": per, "summary": summary}
+
+
+def corpora(study: Path, lay: StudyLayout, langs: list[str]) -> dict[str, dict | None]:
+    """Which corpus each language came from (``describe_corpus`` of the corpus its
+    large-budget pretraining run read: source, path, hours, speakers, sample rates); None
+    where that run or its corpus is not there."""
+    from asrtl.train.checkpoint import read_meta, resolve_checkpoint
+
+    out: dict[str, dict | None] = {}
+    for lang in langs:
+        try:
+            meta = read_meta(resolve_checkpoint(study / lay.pretrain_dir(lang, lay.large_hours)))
+            out[lang] = describe_corpus(Path(str((meta.get("corpus") or {})["dir"])))
+        except (UserError, FileNotFoundError, KeyError, TypeError):
+            out[lang] = None
+    return out
 
 
 def collect(study: str | Path) -> dict[str, Any]:
@@ -138,7 +155,9 @@ def collect(study: str | Path) -> dict[str, Any]:
             "notes": meta.get("notes", []), "runs": runs, "wer": matrices["wer"],
             "cer": matrices["cer"], "lid": {"matrix": lid_matrix, "rankings": rankings,
                                            "accuracy": accuracy},
-            "per_target": per_target, "missing": sorted(missing)}
+            "per_target": per_target, "missing": sorted(missing),
+            **({"corpora": known} if any((known := corpora(study, lay, langs)).values())
+               else {})}  # a study kept without its runs (docs/example-study) has none
 
 
 def _pct(x: float | None) -> str:
@@ -190,6 +209,7 @@ def markdown(res: dict[str, Any]) -> str:
              f"budget {res['large_hours']:g} h; matrix strategy `{res['strategy']}`. WER and "
              "CER in %, greedy decoding of each target's held-out-speaker test set.", ""]
     lines += [f"- {n}" for n in res["notes"]] + ([""] if res["notes"] else [])
+    lines += corpus_lines(res.get("corpora") or {})
     table = focus_table(res)
     if table:
         lines += [f"## {ft}: the reference study's table", "", "| System | WER % | CER % |",
@@ -255,6 +275,25 @@ def markdown(res: dict[str, Any]) -> str:
     if res["missing"]:
         lines += ["## Missing results", "", *[f"- `{m}`" for m in res["missing"]], ""]
     return "\n".join(lines)
+
+
+def corpus_lines(corpora: dict[str, dict | None]) -> list[str]:
+    """The "Corpora" section: where each language's speech came from."""
+    if not corpora:
+        return []
+    lines = ["## Corpora", "", "| Language | Corpus | Train h (source budget) | Speakers "
+             "train/dev/test | Sample rate (Hz) |", "|---|---|---|---|---|"]
+    for lang, c in corpora.items():
+        if c is None:
+            lines.append(f"| {lang} | n/a | n/a | n/a | n/a |")
+            continue
+        corpus = c["source"] + (f" ({c['path']})" if c.get("path") else "")
+        spk = "/".join(str((c["splits"].get(s) or {}).get("speakers", "-"))
+                       for s in ("train", "dev", "test"))
+        hours = (c["splits"].get("train") or {}).get("hours")
+        lines.append(f"| {lang} | {corpus} | {'n/a' if hours is None else f'{hours:.3f}'} | "
+                     f"{spk} | {', '.join(map(str, c['sample_rates'])) or 'n/a'} |")
+    return [*lines, ""]
 
 
 def predictor_lines(pred: dict[str, Any]) -> list[str]:

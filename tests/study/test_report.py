@@ -111,3 +111,29 @@ def test_spearman_and_bad_study(tmp_path):
     assert spearman([1, 1, 1], [3, 2, 1]) is None
     with pytest.raises(FileNotFoundError, match="no study.json"):
         collect(tmp_path)
+
+
+def test_the_report_says_which_corpus_each_language_came_from(study, tmp_path):
+    """A recorded French corpus (data=csv, ../shared/realspeech) behind one language's
+    pretraining run: its source, path, speakers and 44.1 kHz audio are in the report."""
+    from asrtl.data.manifest import prepare_corpus
+    from asrtl.models.ctc import CTCModel, ModelConfig
+    from asrtl.train.state import RunState
+    from tests.conftest import REPO
+
+    csv = REPO.parent / "shared" / "realspeech" / "manifest.csv"
+    corpus = prepare_corpus({"name": "csv", "path": str(csv), "cache_dir": str(tmp_path / "c")},
+                            "fr")
+    model = CTCModel(ModelConfig(name="t", dim=16, num_layers=1, heads=2, ffn_dim=32,
+                                 subsampling_channels=4, num_mel_bins=16, vocab_size=5))
+    RunState(study / LAY.pretrain_dir("turkish", 0.6)).save(
+        "step-000001", model, {"corpus": {"dir": str(corpus.dir)}}, {"epoch": 1})
+    res = collect(study)
+    fr = res["corpora"]["turkish"]
+    assert fr["source"] == "csv" and fr["path"] == str(csv)
+    assert fr["splits"]["train"]["speakers"] == corpus.summary["splits"]["train"]["speakers"]
+    assert 44100 in fr["sample_rates"]
+    assert res["corpora"]["bengali"] is None  # no run kept
+    write_report(study)
+    md = (study / "report" / "report.md").read_text()
+    assert f"| turkish | csv ({csv}) |" in md and "| bengali | n/a |" in md
