@@ -3,6 +3,7 @@ transfer gain over no pretraining? (``make demo``)
 
     python recipes/demo.py
     python recipes/demo.py target=assamese sources=[bengali,thai,turkish]
+    python recipes/demo.py --config-name demo_real    # recorded telephone speech (make demo-real)
 
 Pretrains the candidate sources (``source_hours``), ranks them for the target with
 ``recipes/rank.py`` (its train and dev splits only), transfers from the top-ranked and the
@@ -39,7 +40,7 @@ def main(cfg: DictConfig) -> None:
     ranking_file = result_file(runs.rank(target), "rank")
     if not ranking_file.is_file():
         pretrain_sources(exp, sources, cfg.source_hours, common,
-                         [f"exp_dir={exp}", f"seed={cfg.seed}"], cfg.launcher,
+                         [f"exp_dir={exp}", f"seed={cfg.seed}", *lang_args(cfg)], cfg.launcher,
                          also_prepare=(target,))
         run_recipe("rank", [f"target={target}", f"sources=[{','.join(sources)}]",
                             f"target_hours={small}", f"source_hours={large}",
