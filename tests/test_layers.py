@@ -1,5 +1,5 @@
 """Dependencies point one way: every ``asrtl`` import, top level or inside a function, goes
-to a layer before the importing module's own (README, "How the code is laid out"), and no
+to a layer before the importing module's own (docs/architecture.md), and no
 recipe imports another."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-# the README's order; one layer may hold several packages, which do not import each other
+# docs/architecture.md's order; one layer may hold several packages, which do not import each other
 LAYERS = [("errors",), ("settings", "io", "layout"), ("data",), ("models",), ("eval",), ("train",),
           ("lid", "adapt", "multilingual"), ("transfer",), ("rank",),
           ("study", "api", "jobs", "cli"), ("export",)]
@@ -33,7 +33,7 @@ def test_every_package_module_imports_only_earlier_layers():
         if parts == ("__init__",):
             continue
         me = parts[0]
-        assert me in LAYER, f"asrtl/{me} belongs to no layer: add it to LAYERS and the README"
+        assert me in LAYER, f"asrtl/{me} belongs to no layer: add it to LAYERS and docs/architecture.md"
         for module in _imports(path):
             names = module.split(".")
             if names[0] != "asrtl" or len(names) < 2 or names[1] == me:

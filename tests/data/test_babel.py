@@ -181,7 +181,7 @@ def test_babel_bad_packs_fail_in_one_named_line(shared_clips, tmp_path, monkeypa
 
 def test_a_listed_subset_through_a_symlinked_view(shared_clips, tmp_path):
     """The official 10 h lists (Kaldi's train.LimitedLP.list: side names) select training
-    sides through a view of symlinks, as the README shows; dev is linked whole."""
+    sides through a view of symlinks, as docs/data.md shows; dev is linked whole."""
     pack, _ = _pack(tmp_path / "full", shared_clips, eval_transcripts=False)
     conv = next(pack.rglob("conversational"))
     listed = ["BABEL_BP_101_10001_20120101_100000_inLine",
