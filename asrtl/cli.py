@@ -78,6 +78,7 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
         argv = lang_overrides(argv)
     if any(a in ("-m", "--multirun") for a in argv):
         return
+    config_name, argv = _config_name(config_name, argv)
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -100,6 +101,23 @@ def check_overrides(config_name: str, argv: list[str] | None = None) -> None:
         problem = unwritable(Path(str(value)).expanduser()) if value else None
         if problem:
             fail(f"{key}={value}: {problem}")
+
+
+def _config_name(default: str, argv: list[str]) -> tuple[str, list[str]]:
+    """The config Hydra will compose (``--config-name X``, ``--config-name=X``, ``-cn X``;
+    else ``default``) and ``argv`` without that option."""
+    name, rest, skip = default, [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--config-name", "-cn") and i + 1 < len(argv):
+            name, skip = argv[i + 1], True
+        elif arg.startswith("--config-name="):
+            name = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return name, rest
 
 
 # what ``lang.<L>.<key>`` may set: the corpus kind, its path, and the data keys a real corpus
@@ -128,7 +146,8 @@ def lang_overrides(argv: list[str]) -> list[str]:
             get_language(parts[1])
         except ValueError as e:
             fail(f"bad override {arg}: {e}")
-        out.append(arg if arg.startswith("+") else f"+{arg}")
+        out.append(arg if arg.startswith("+") else f"++{arg}")  # added, or replacing a
+        # config's own lang entry (conf/demo_real.yaml)
     return out
 
 

@@ -87,7 +87,8 @@ def main(cfg: DictConfig) -> None:
     cuts = corpus.cuts(cfg.split)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
-        lexicon=(lexicon_words(cfg.lexicon, ckpt.meta, language, cfg.data.cache_dir)
+        lexicon=(lexicon_words(cfg.lexicon, ckpt.meta, language,
+                               cfg.data.cache_dir if own else None)
                  if search == "beam" else None),
         kenlm=cfg.kenlm, beam_size=cfg.beam_size,
         extra={"split": cfg.split, "checkpoint": str(ckpt.path), "corpus": str(corpus.dir)})

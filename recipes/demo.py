@@ -12,7 +12,6 @@ source, ranker score, test WER/CER, training wall time. Every job is the recipe 
 cached under ``exp_dir``: a rerun reuses everything and prints the same table.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, lang_args, recipe
+from asrtl.io import read_json
 from asrtl.jobs import pretrain_sources, run_recipe, sweep
 from asrtl.layout import RunLayout, result_file
 from asrtl.rank.run import check_sources
@@ -45,7 +45,7 @@ def main(cfg: DictConfig) -> None:
         run_recipe("rank", [f"target={target}", f"sources=[{','.join(sources)}]",
                             f"target_hours={small}", f"source_hours={large}",
                             "train_missing=false", *common, *cfg.rank])
-    ranking = json.loads(ranking_file.read_text())
+    ranking = read_json(ranking_file, "ranking")
     order = [r["source"] for r in ranking["ranking"]]
     chosen = [order[0], order[-1], "none"]  # the top-ranked, the bottom-ranked, scratch
     summary = {s: result_file(runs.transfer(s, target, "finetune"), "transfer") for s in chosen}
@@ -57,7 +57,7 @@ def main(cfg: DictConfig) -> None:
     print("| source | rank | combined score | test WER % | test CER % | train s |")
     print("|---|---|---|---|---|---|")
     for s in chosen:
-        out = json.loads(summary[s].read_text())
+        out = read_json(summary[s], "transfer summary")
         rank = f"{order.index(s) + 1} of {len(order)}" if s in order else "-"
         score = f"{ranking['rankers']['combined'][s]:.2f}" if s in order else "-"
         label = s if s != "none" else "none (no pretraining)"

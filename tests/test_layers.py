@@ -33,7 +33,8 @@ def test_every_package_module_imports_only_earlier_layers():
         if parts == ("__init__",):
             continue
         me = parts[0]
-        assert me in LAYER, f"asrtl/{me} belongs to no layer: add it to LAYERS and docs/architecture.md"
+        assert me in LAYER, (f"asrtl/{me} belongs to no layer: add it to LAYERS and "
+                             f"docs/architecture.md")
         for module in _imports(path):
             names = module.split(".")
             if names[0] != "asrtl" or len(names) < 2 or names[1] == me:

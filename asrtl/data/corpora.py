@@ -374,8 +374,8 @@ def import_lhotse(path: str | Path) -> Manifests:
     return out
 
 
-# Every importer: (path, language, bad) -> Manifests; those in ``asrtl.data.manifest``'s
-# CONVERTING also take ``audio_dir=``, where they store audio libsndfile cannot read.
+# Every importer: (path, language, bad) -> Manifests; the recorded corpora's
+# (``asrtl.data.manifest.RECORDED``) also take ``audio_dir=``, for audio libsndfile cannot read.
 IMPORTERS: dict[str, Callable[..., Manifests]] = {
     "kaldi": lambda path, language, bad=strict: import_kaldi(path, bad),
     "commonvoice": import_commonvoice,

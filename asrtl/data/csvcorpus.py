@@ -11,7 +11,7 @@ FFmpeg (PyAV) into 16 kHz FLAC in the corpus cache (:mod:`asrtl.data.transcode`)
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
@@ -32,7 +32,8 @@ def csv_file(path: Path) -> Path:
 
 
 def csv_rows(path: Path, language: str) -> list[dict[str, str]]:
-    """The CSV's rows of ``language`` (any code or name of it).
+    """The CSV's rows of ``language`` (any code or name of it), each with its line number in
+    the file (``_line``).
 
     Raises:
         UserError: a required column missing, or no row of the language (naming those there).
@@ -44,7 +45,9 @@ def csv_rows(path: Path, language: str) -> list[dict[str, str]]:
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
             raise UserError(f"{f}: missing column(s) {missing} (needs {', '.join(REQUIRED)})")
-        rows = list(reader)
+        rows = []
+        for row in reader:
+            rows.append({**row, "_line": str(reader.line_num)})
     codes: dict[str, str | None] = {}
     for code in {r["language"] for r in rows}:
         try:
@@ -56,6 +59,14 @@ def csv_rows(path: Path, language: str) -> list[dict[str, str]]:
         raise UserError(f"{f}: no rows of language {language} (it has: "
                         f"{', '.join(sorted(codes))})")
     return out
+
+
+def recording_id(path: str) -> str:
+    """The id of the recording at ``path`` (as the CSV gives it): its path without the
+    extension, ``/``-separated, without a root or ``.``/``..`` parts."""
+    parts = [p for p in PurePath(path.replace("\\", "/")).with_suffix("").parts
+             if p not in (".", "..", "/")]
+    return "/".join(parts)
 
 
 def import_csv(path: str | Path, language: str, bad: Bad = strict,
@@ -76,10 +87,10 @@ def import_csv(path: str | Path, language: str, bad: Bad = strict,
     recs: dict[str, list[Recording]] = {}
     sups: dict[str, list[SupervisionSegment]] = {}
     seen: set[str] = set()
-    for n, row in enumerate(csv_rows(Path(path), language), 2):
-        where = f"{f}:{n}"
+    for row in csv_rows(Path(path), language):
+        where = f"{f}:{row['_line']}"
         audio = (root / row["path"]).expanduser()
-        rec_id = str(Path(row["path"]).with_suffix("")).replace("\\", "/").lstrip("./")
+        rec_id = recording_id(row["path"])
         if rec_id in seen:
             raise UserError(f"{where}: duplicate path {row['path']!r}")
         seen.add(rec_id)

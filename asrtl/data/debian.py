@@ -89,7 +89,11 @@ def fetch_packages(names: list[str], into: Path) -> Path:
                 why = (res.stderr.strip().splitlines() or ["no output"])[-1]
                 raise UserError(f"apt-get download {name} failed ({why}): {manual}")
         for deb in sorted(debs.glob("*.deb")):
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+            res = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True,
+                                 text=True)
+            if res.returncode != 0:
+                why = (res.stderr.strip().splitlines() or ["no output"])[-1]
+                raise UserError(f"dpkg-deb -x {deb.name} failed ({why}): {manual}")
         (root / ".complete").write_text("\n".join(names) + "\n", encoding="utf-8")
         shutil.rmtree(into, ignore_errors=True)
         root.rename(into)

@@ -123,6 +123,10 @@ def _embedded_config(data: Mapping[str, Any], seed: int) -> EmbeddedConfig:
     return EmbeddedConfig(**kwargs)
 
 
+# conf/data/<real corpus>.yaml's defaults: a key left unset (a language taken from another
+# corpus through lang.<L>) means the same corpus, and the same cache key
+REAL_DEFAULTS = {"out_of_script": "warn", "skip_bad": False, "dev_fraction": 0.1,
+                 "test_fraction": 0.1}
 # the keys of ``data`` a language taken from another corpus keeps (the rest are the other
 # corpus's: its defaults, or what ``lang.<L>`` sets)
 SHARED_DATA_KEYS = ("cache_dir", "hours", "seed")
@@ -196,7 +200,7 @@ def prepare_corpus(data: Mapping[str, Any], language: str, seed: int = 0,
         lang = language
     else:
         raise UserError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    summary = read_json(out / "summary.json", "corpus summary")
     return Corpus(language=lang, source=source, dir=out, summary=summary)
 
 
@@ -238,6 +242,9 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
               "language": language, "seed": seed, "hours": hours,
               **{k: data.get(k) for k in ("out_of_script", "skip_bad", "dev_fraction",
                                           "test_fraction", "sample_rate")}}
+    for k, default in REAL_DEFAULTS.items():  # unset (lang.<L> of another kind): the YAML's
+        if params[k] is None:
+            params[k] = default
     if not hold_out:  # only then: the cache keys of held-out corpora stay as they were
         params["hold_out"] = False
     audio = audio_stats(source, path, language)
@@ -250,7 +257,7 @@ def _prepare_real(source: str, data: Mapping[str, Any], language: str, seed: int
     if cached:  # one corpus per key, named by what it holds (older ones: corpus-allh)
         out = cached[0].parent
         log.info("reusing cached %s manifests in %s", source, out)
-        for warning in json.loads(cached[0].read_text(encoding="utf-8")).get("warnings", []):
+        for warning in read_json(cached[0], "corpus summary").get("warnings", []):
             log.warning("%s", warning)
         return out
     counts: dict[str, int] = {}
@@ -534,6 +541,12 @@ def _assign_splits(cleaned: dict[str, CutSet], seed: int, dev_fraction: float,
                                             if c.supervisions[0].text not in held)
                     if counts is not None and len(kept) < len(splits[other]):
                         counts[other] = counts.get(other, 0) + len(splits[other]) - len(kept)
+                    if not kept:
+                        raise UserError(
+                            f"every {other} utterance reads a sentence of the held-out {name} "
+                            f"split (a recorded corpus keeps held-out sentences out of "
+                            f"training): it needs sentences that not every speaker reads, or "
+                            f"its own {name} split")
                     splits[other] = kept
     return splits
 

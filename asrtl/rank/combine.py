@@ -59,16 +59,19 @@ def confidence(scores: Mapping[str, Mapping[str, float]], rankers: list[str],
 def halves(scores: Mapping[str, Mapping[str, float]],
            groups: Mapping[str, tuple[str, ...]]) -> dict:
     """Each group of rankers (the acoustic and the output-mapping half) combined on its own:
-    ``{group: {"rankers", "top", "ranking"}}`` for the groups with scores, and ``agree``:
-    whether their top sources are the same (None with fewer than two groups)."""
+    ``{group: {"rankers", "top", "tops", "ranking"}}`` for the groups with scores (``tops``:
+    every source tied at the best combined score), and ``agree``: whether one source is
+    among the tops of every group (None with fewer than two groups)."""
     out: dict = {}
     for name, members in groups.items():
         have = [r for r in members if r in scores]
         if have:
             ranking = ordered(combine(scores, have))
-            out[name] = {"rankers": have, "top": ranking[0]["source"], "ranking": ranking}
-    tops = {v["top"] for v in out.values()}
-    return {**out, "agree": None if len(out) < 2 else len(tops) == 1}
+            tops = [r["source"] for r in ranking if r["score"] == ranking[0]["score"]]
+            out[name] = {"rankers": have, "top": ranking[0]["source"], "tops": tops,
+                         "ranking": ranking}
+    common = set.intersection(*(set(v["tops"]) for v in out.values())) if out else set()
+    return {**out, "agree": None if len(out) < 2 else bool(common)}
 
 
 def judge(scores: Mapping[str, float], wer: Mapping[str, list[float]], k: int = 3) -> dict:

@@ -139,8 +139,10 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
         meta = json.loads(f.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MissingInput(f"checkpoint {ckpt} has no meta.json") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"corrupt checkpoint metadata {f}: {e}") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"corrupt checkpoint metadata {f}: not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
         raise FormatMismatch(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
                          f"reads format {FORMAT_VERSION}")

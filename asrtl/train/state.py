@@ -28,6 +28,7 @@ from torch import nn
 from asrtl.errors import UserError
 from asrtl.io import read_json, read_json_lines, write_json_atomic, write_text_atomic
 from asrtl.models.ctc import ModelConfig
+from asrtl.train import distributed
 from asrtl.train.checkpoint import (
     DAMAGED,
     damage,
@@ -41,6 +42,21 @@ log = logging.getLogger(__name__)
 
 # the dev metrics a checkpoint is chosen by, in order of precedence (``train.select``)
 SELECT = {"wer": ("wer", "cer"), "cer": ("cer", "loss"), "loss": ("loss",)}
+
+
+def _set_aside(ckpt: Path) -> None:
+    """Renames the damaged checkpoint ``ckpt`` to ``<name>.damaged`` (``.damaged-2``... when
+    an earlier one of that name was set aside too); gone already: nothing to do."""
+    if not ckpt.is_dir():
+        return
+    target, n = ckpt.with_name(ckpt.name + DAMAGED), 1
+    while target.exists():
+        n += 1
+        target = ckpt.with_name(f"{ckpt.name}{DAMAGED}-{n}")
+    try:
+        ckpt.rename(target)
+    except FileNotFoundError:
+        pass
 
 
 def selection(scores: dict[str, Any], select: str) -> tuple[float, ...]:
@@ -128,12 +144,12 @@ class RunState:
         for path in candidates:
             problem = damage(path)
             if problem is None:
-                for bad, why in skipped:
+                for _, why in skipped:
                     log.warning("skipping a damaged checkpoint: %s; resuming from %s", why,
                                 path.name)
-                    if bad.is_dir():
-                        bad.rename(bad.with_name(bad.name + DAMAGED))
-                if skipped:
+                if skipped and distributed.is_main():  # one rank moves and rewrites
+                    for bad, _ in skipped:
+                        _set_aside(bad)
                     self._repair_pointers(path)
                 return path
             skipped.append((path, problem))
@@ -149,7 +165,7 @@ class RunState:
         if not self.ckpt_dir.is_dir():
             return []
         return sorted(p for p in self.ckpt_dir.iterdir() if p.is_dir()
-                      and not p.name.endswith((".tmp", DAMAGED)))
+                      and not p.name.endswith(".tmp") and DAMAGED not in p.name)
 
     def _repair_pointers(self, resumed: Path) -> None:
         """After damaged checkpoints were set aside: ``latest.json`` names ``resumed``, and
@@ -170,7 +186,7 @@ class RunState:
             write_json_atomic(best_file, best)
             log.warning("best.json named damaged checkpoint %s: now %s", named, best["name"])
         else:
-            best_file.unlink()
+            best_file.unlink(missing_ok=True)
             log.warning("best.json named damaged checkpoint %s: removed (the next epoch's "
                         "end chooses again)", named)
 

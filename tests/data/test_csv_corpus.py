@@ -157,5 +157,20 @@ def test_lang_settings_are_passed_on_to_the_jobs_of_a_study():
     cfg = OmegaConf.create({"lang": {"fr": {"data": "csv", "path": "/x.csv", "hours": None}}})
     args = lang_args(cfg)
     assert args == ["lang.fr.data=csv", "lang.fr.path=/x.csv"]
-    assert lang_overrides(["-m", *args, "seed=1"]) == ["-m", "+lang.fr.data=csv",
-                                                        "+lang.fr.path=/x.csv", "seed=1"]
+    assert lang_overrides(["-m", *args, "seed=1"]) == ["-m", "++lang.fr.data=csv",
+                                                        "++lang.fr.path=/x.csv", "seed=1"]
+
+
+def test_every_training_sentence_held_out_is_one_line():
+    """Every speaker reads the same two sentences: holding out speakers holds out every
+    sentence, and the one line says why rather than "too few utterances"."""
+    rows = [r for r in _rows() if r["language"] == "fr"][:6]
+    for i, r in enumerate(rows):
+        r.update(speaker=f"s{i % 3}", transcript=["un deux", "trois"][i // 3],
+                 path=str(REAL / r["path"]))
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        f = _write(Path(tmp) / "same.csv", rows)
+        with pytest.raises(UserError, match="every train utterance reads a sentence of the "
+                                            "held-out test split"):
+            prepare_corpus(data_config("csv", f, Path(tmp) / "cache"), "fr")

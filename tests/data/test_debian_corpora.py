@@ -192,6 +192,8 @@ def test_bad_trees_and_fetches_fail_in_one_line(shared_clips, tmp_path, monkeypa
             prepare_corpus(cfg, lang)
         assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    if shutil.which("dpkg-deb") is None:  # the fetch stops at the missing tool first
+        pytest.skip("needs dpkg-deb for the failed-download case")
     with pytest.raises(UserError, match=r"apt-get download asterisk-core-sounds-ru-wav failed "
                                         r"\(E: Unable to locate package .*\): on a Debian"):
         prepare_corpus({"name": "asterisk", "cache_dir": str(cache)}, "ru")

@@ -80,6 +80,19 @@ def test_a_damaged_checkpoint_is_set_aside_with_its_files_and_the_pointers_repai
     assert run.latest().name == "step-000005"
 
 
+def test_a_checkpoint_damaged_twice_is_set_aside_twice(tmp_path):
+    """The same step written again after a resume, and damaged again (the disk filled up
+    twice): both damaged copies kept."""
+    run = _three(tmp_path)
+    _truncate(run.ckpt_dir / "step-000003")
+    assert run.latest().name == "step-000002"
+    run.save("step-000003", _tiny(), {"step": 3, "epoch": 3}, {"epoch": 3})
+    _truncate(run.ckpt_dir / "step-000003")
+    assert run.latest().name == "step-000002"
+    assert sorted(p.name for p in run.ckpt_dir.iterdir() if "damaged" in p.name) == [
+        "step-000003.damaged", "step-000003.damaged-2"]
+
+
 def _best_damaged(tmp_path: Path, best_before: dict) -> RunState:
     """Checkpoints 1-3, the third the best and truncated; the second's trainer state holds
     ``best_before``, the best as of then."""

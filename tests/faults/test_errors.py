@@ -119,3 +119,14 @@ def test_plus_is_refused_only_for_keys_the_recipe_lacks(added, capsys):
         _check_added_keys("pretrain", [*added, "+train.lrr=0.01"])
     assert e.value.code == 2
     assert "unknown setting train.lrr" in capsys.readouterr().err
+
+
+def test_check_overrides_composes_the_config_named_by_config_name(capsys):
+    from asrtl.cli import check_overrides
+
+    for argv in (["--config-name", "demo_real"], ["--config-name=demo_real"], ["-cn", "demo_real"],
+                 ["--config-name", "demo_real", "lang.it.data=csv"]):
+        check_overrides("demo", argv)  # composes demo_real: no exit
+    with pytest.raises(SystemExit):
+        check_overrides("demo", ["--config-name", "demo_real", "target_hourz=1"])
+    assert "target_hourz" in capsys.readouterr().err

@@ -53,3 +53,9 @@ def test_halves_combine_apart_and_say_when_they_disagree():
     assert halves(scores, HALVES)["agree"] is True
     only = halves({"units": scores["units"]}, HALVES)
     assert set(only) == {"acoustic", "agree"} and only["agree"] is None
+
+
+def test_tied_tops_agree_when_one_source_is_among_both():
+    scores = {"units": {"a": 0.9, "b": 0.5}, "head_coverage": {"a": 1.0, "b": 1.0}}
+    out = halves(scores, HALVES)
+    assert out["output"]["tops"] == ["a", "b"] and out["agree"] is True

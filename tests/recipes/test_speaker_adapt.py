@@ -15,14 +15,14 @@ from tests.conftest import TRAIN, _run, _run_here, reached, record
 @pytest.fixture(scope="module")
 def learned(tiny_corpora, cache_dir, tmp_path_factory) -> Path:
     """A speaker-independent model that has learned something: trained until its dev CER is
-    at most 0.45 (24 epochs on the corpus build of data.seed=0; 30 epochs gave 0.41), 60 at
-    most."""
+    at most 0.5, 60 epochs at most (0.45 was reached at epochs 22-30 in 5 corpus builds and
+    never in a sixth, best 0.462: BENCHMARKS.md, test suite)."""
     exp = tmp_path_factory.mktemp("exp-si")
     args = [a for a in TRAIN if not a.startswith(("train.epochs", "train.checkpoint_every"))]
-    res = _run("pretrain", *args, "train.epochs=60", "train.stop_cer=0.45", f"exp_dir={exp}",
+    res = _run("pretrain", *args, "train.epochs=60", "train.stop_cer=0.5", f"exp_dir={exp}",
                cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
-    reached(exp / "pretrain" / "turkish", 0.45, "speaker_adapt_base")
+    reached(exp / "pretrain" / "turkish", 0.5, "speaker_adapt_base")
     return exp / "pretrain" / "turkish"
 
 
