@@ -15,8 +15,10 @@ from tests.conftest import SEED, TINY_DATA, _run, _run_here, record
 # 0.05 h per language and 10 epochs: on 0.03 h, after 6 epochs assamese led bengali's ranking
 # in 2 of 2 corpus builds but its bootstrap share was 0.845 in one, and after 10 epochs 0.875
 # in 1 of 5 (tools/flake_check.py; BENCHMARKS.md, test suite)
-LID = ["data.hours=0.05", "train.epochs=10", "train.batch_duration_s=20", "train.num_workers=0",
-       "bootstrap=200", f"seed={SEED}", *[a for a in TINY_DATA if not a.startswith("data.hours")]]
+LID_HOURS = 0.05
+LID = [f"data.hours={LID_HOURS}", "train.epochs=10", "train.batch_duration_s=20",
+       "train.num_workers=0", "bootstrap=200", f"seed={SEED}",
+       *[a for a in TINY_DATA if not a.startswith("data.hours")]]
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,8 @@ def test_target_manifest_at_8khz_is_resampled(ranked, cache_dir, tmp_path):
     from asrtl.data.manifest import prepare_corpus
     from tests.conftest import TINY
 
-    test = prepare_corpus(dict(TINY, cache_dir=str(cache_dir), hours=0.03), "bengali").cuts(
-        "test")
+    test = prepare_corpus(dict(TINY, cache_dir=str(cache_dir), hours=LID_HOURS),
+                          "bengali").cuts("test")
     manifest = _manifest(test.subset(first=12), tmp_path / "bn8k_recordings.jsonl.gz", 8000)
     exp = ranked.parent.parent
     res = _run("lid", "sources=[assamese,thai,turkish]", f"target={manifest}",
@@ -115,17 +117,18 @@ def test_hours_is_a_deprecated_alias_and_old_runs_resume(ranked, cache_dir, tmp_
     run = tmp_path / "lid" / ranked.name
     shutil.copytree(ranked, run, ignore=shutil.ignore_patterns(".lock"))
     old = json.loads((run / "run.json").read_text())
-    assert old["data"]["hours"] == 0.03 and old["hours"] is None
-    old["data"]["hours"], old["hours"] = 0.5, 0.03  # as asrtl wrote it before data.hours
+    assert old["data"]["hours"] == LID_HOURS and old["hours"] is None
+    old["data"]["hours"], old["hours"] = 0.5, LID_HOURS  # as asrtl wrote it before data.hours
     (run / "run.json").write_text(json.dumps(old))
-    args = ["hours=0.03", *(a for a in LID if not a.startswith("data.hours"))]
+    args = [f"hours={LID_HOURS}", *(a for a in LID if not a.startswith("data.hours"))]
     res = _run("lid", "sources=[assamese,thai,turkish]", "target=bengali",
                f"exp_dir={tmp_path}", *args, cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "hours=0.03 is deprecated and will be removed: use data.hours=0.03" in (
+    assert (f"hours={LID_HOURS} is deprecated and will be removed: use "
+            f"data.hours={LID_HOURS}") in (
         res.stdout + res.stderr)
     assert "best source for bengali: assamese" in res.stdout
     new = json.loads((run / "run.json").read_text())
-    assert new["data"]["hours"] == 0.03 and new["hours"] is None
+    assert new["data"]["hours"] == LID_HOURS and new["hours"] is None
     assert json.loads((run / "ranking.json").read_text())["ranking"] == json.loads(
         (ranked / "ranking.json").read_text())["ranking"]
