@@ -28,7 +28,7 @@ from lhotse.utils import fastcopy
 
 from asrtl.data.corpora import IMPORTERS as FILE_IMPORTERS
 from asrtl.data.corpora import SPLIT_NAMES, Bad, commonvoice_tsvs
-from asrtl.data.csvcorpus import csv_rows, import_csv
+from asrtl.data.csvcorpus import csv_file, csv_rows, import_csv
 from asrtl.data.debian import (
     asterisk_audio,
     fetch_packages,
@@ -371,8 +371,7 @@ def _audio_files(source: str, path: Path, language: str | None = None) -> list[P
             rows = csv_rows(path, language)
         except (UserError, OSError):  # the import names it
             return []
-        root = (path / "manifest.csv" if path.is_dir() else path).parent
-        return [root / r["path"] for r in rows]
+        return [csv_file(path).parent / r["path"] for r in rows]
     if source == "lhotse":
         manifests = [path] if path.is_file() else sorted(path.glob("*cuts*.jsonl*"))
         files = []

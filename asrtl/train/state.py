@@ -34,6 +34,7 @@ from asrtl.train.checkpoint import (
     damage,
     load_trainer_state,
     load_weights,
+    pointer_name,
     read_meta,
     save_checkpoint,
 )
@@ -172,8 +173,7 @@ class RunState:
         ``best.json`` the best as of ``resumed`` (its trainer state's) when that one is whole,
         else it is removed (the resumed run chooses again at its next epoch's end)."""
         meta = read_meta(resumed)
-        write_json_atomic(self.ckpt_dir / "latest.json", {"name": resumed.name, **{
-            k: meta[k] for k in ("step", "epoch") if k in meta}})
+        self._point_latest(resumed.name, meta)
         best_file = self.ckpt_dir / "best.json"
         named = self.best().get("name")
         if named is None or damage(self.ckpt_dir / str(named)) is None:
@@ -190,14 +190,19 @@ class RunState:
             log.warning("best.json named damaged checkpoint %s: removed (the next epoch's "
                         "end chooses again)", named)
 
+    def _point_latest(self, name: str, meta: dict[str, Any]) -> None:
+        """``latest.json`` names checkpoint ``name`` (with its step and epoch)."""
+        write_json_atomic(self.ckpt_dir / "latest.json", {"name": name, **{
+            k: meta[k] for k in ("step", "epoch") if k in meta}})
+
     def _named_latest(self) -> Path | None:
         """The checkpoint ``latest.json`` names (None: no pointer, or an unreadable one)."""
         pointer = self.ckpt_dir / "latest.json"
-        try:
-            return self.ckpt_dir / str(json.loads(pointer.read_text())["name"])
-        except FileNotFoundError:
+        if not pointer.is_file():
             return None
-        except (ValueError, KeyError, TypeError):
+        try:
+            return self.ckpt_dir / pointer_name(pointer)
+        except UserError:
             log.warning("%s is unreadable: looking for the newest whole checkpoint", pointer)
             return None
 
@@ -229,8 +234,7 @@ class RunState:
             write_json_atomic(self.ckpt_dir / "best.json", best)
         if history is not None:
             write_metrics(self.run_dir, history)
-        write_json_atomic(self.ckpt_dir / "latest.json", {"name": name, **{
-            k: meta[k] for k in ("step", "epoch") if k in meta}})
+        self._point_latest(name, meta)
         self.prune(keep={name, *([best["name"]] if best else [])})
         return path
 
