@@ -3,6 +3,7 @@
     python bench/ranking.py matrix [--seeds 0 1 2] [--exp /tmp/ranking]   # ground truth
     python bench/ranking.py rank [--exp /tmp/ranking]                       # rankers, scores
     python bench/ranking.py all                                             # both
+    python bench/ranking.py judge       # judge the stored rankings again (bench/results)
 
 Ground truth (``matrix``): every language of the pool pretrained once on 0.6 h (seed 0),
 then each language as the target (0.1 h) with every other language as a candidate source,
@@ -14,7 +15,11 @@ Rankers (``rank``): ``recipes/rank.py`` for each target with the other languages
 reusing the pretrained sources; it reads the target's train and dev splits only. Each
 ranker's scores are compared with the mean test WER (and CER) over seeds: Spearman rho with
 the negative WER, Kendall tau, top-1 hit (a pick within the seed spread of the best counts),
-NDCG@3 and regret. Writes ``bench/results/ranking.json``.
+NDCG@3 and regret. Writes ``bench/results/ranking.json``. Besides each ranker and the
+recipe's own ``combined``, two forms of the default combination are judged from the stored
+scores: ``combined_acoustic`` (its acoustic half alone, the default before issue 30) and
+``combined_halves`` (both halves weighed equally, the default after); ``judge`` redoes this
+from the stored rankings without running anything.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from asrtl.rank.combine import combine, judge  # noqa: E402 (the repo on the path first)
+from asrtl.rank.combine import combine, half_weights, judge  # noqa: E402 (repo on the path)
+from asrtl.rank.rankers import HALVES  # noqa: E402
+from asrtl.rank.run import DEFAULT_COMBINE  # noqa: E402
 
 # graded relatedness: a same-script close pair (bengali/assamese), a script shared by two
 # Indo-Aryan languages (hindi/marathi), a Turkic pair in Latin script (turkish/azerbaijani),
@@ -151,18 +158,41 @@ def loto_combined(rankings: dict[str, dict], matrix: dict, metric: str) -> dict[
     return out
 
 
+def default_forms(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The recipe's default combination over the rankers stored: its acoustic half alone
+    (``combined_acoustic``) and both halves weighed equally (``combined_halves``)."""
+    have = [r for r in DEFAULT_COMBINE if r in scores]
+    acoustic = [r for r in have if r in HALVES["acoustic"]]
+    return {"combined_acoustic": combine(scores, acoustic),
+            "combined_halves": combine(scores, have, half_weights(have, HALVES))}
+
+
 def evaluate_rankers(exp: Path, pool: list[str], matrix: dict) -> dict:
     """Every ranker's agreement with the measured matrix, per target and averaged."""
     rankings = {t: run_rank(exp, pool, t) for t in pool if t in matrix}
-    out: dict = {"rankings": {t: {k: r[k] for k in ("rankers", "ranking", "confidence",
-                                                     "zero_shot_cer", "wall_s", "recipe_wall_s")}
-                              for t, r in rankings.items()}, "judged": {}, "summary": {}}
+    stored = {t: {k: r[k] for k in ("rankers", "ranking", "confidence", "zero_shot_cer",
+                                    "wall_s", "recipe_wall_s")} for t, r in rankings.items()}
+    out = {"rankings": stored, **judge_rankings(stored, matrix)}
+    transfer_walls = {t: sum(v["wall_s"][0] for v in matrix[t].values()) for t in rankings}
+    out["cost"] = {t: {"rank_recipe_s": r.get("recipe_wall_s"),
+                       "transfer_train_s_seed0": round(transfer_walls[t], 1),
+                       "ratio": round(r["recipe_wall_s"] / transfer_walls[t], 4)
+                       if r.get("recipe_wall_s") else None}
+                   for t, r in rankings.items()}
+    return out
+
+
+def judge_rankings(rankings: dict[str, dict], matrix: dict) -> dict:
+    """``{"judged", "summary"}``: each ranker, ``combined_loto`` and the default's two forms
+    against the measured WER and CER."""
+    out: dict = {"judged": {}, "summary": {}}
     for metric in ("wer", "cer"):
         loto = loto_combined(rankings, matrix, metric)
         judged: dict = {}
         for t, r in rankings.items():
             measured = {s: v[metric] for s, v in matrix[t].items()}
-            for name, scores in {**r["rankers"], "combined_loto": loto[t]["scores"]}.items():
+            for name, scores in {**r["rankers"], **default_forms(r["rankers"]),
+                                 "combined_loto": loto[t]["scores"]}.items():
                 judged.setdefault(name, {})[t] = judge(scores, measured)
             judged["combined_loto"][t]["rankers"] = loto[t]["rankers"]
         out["judged"][metric] = judged
@@ -172,12 +202,6 @@ def evaluate_rankers(exp: Path, pool: list[str], matrix: dict) -> dict:
                    "ndcg@3": _mean(j, "ndcg@3"), "regret": _mean(j, "regret"),
                    "targets": len(j)}
             for name, j in judged.items()}
-    transfer_walls = {t: sum(v["wall_s"][0] for v in matrix[t].values()) for t in rankings}
-    out["cost"] = {t: {"rank_recipe_s": r.get("recipe_wall_s"),
-                       "transfer_train_s_seed0": round(transfer_walls[t], 1),
-                       "ratio": round(r["recipe_wall_s"] / transfer_walls[t], 4)
-                       if r.get("recipe_wall_s") else None}
-                   for t, r in rankings.items()}
     return out
 
 
@@ -193,14 +217,13 @@ def markdown(result: dict) -> str:
         lines.append(f"| {n} | {w['spearman']:+.2f} | {w['kendall']:+.2f} | "
                      f"{w['top1']:.0%} | {w['ndcg@3']:.2f} | {w['regret']:.1f} | "
                      f"{c['spearman']:+.2f} | {c['top1']:.0%} | {c['regret']:.1f} |")
+    shown = ("lid_posterior", "combined", "combined_halves", "combined_loto")
     lines += ["", "| target | best by WER (mean over seeds) | " + " | ".join(
-        f"{n} pick" for n in ("lid_posterior", "combined", "combined_loto")) + " |",
-              "|---|---|---|---|---|"]
+        f"{n} pick" for n in shown) + " |", "|---|---|---|---|---|---|"]
     for t, row in result["matrix"].items():
         means = sorted((statistics.mean(v["wer"]), s) for s, v in row.items())
         best = ", ".join(f"{s} {100 * m:.1f}" for m, s in means[:3])
-        picks = [result["judged"]["wer"][n][t]["pick"] for n in
-                 ("lid_posterior", "combined", "combined_loto")]
+        picks = [result["judged"]["wer"][n][t]["pick"] for n in shown]
         lines.append(f"| {t} | {best} | " + " | ".join(picks) + " |")
     return "\n".join(lines)
 
@@ -212,7 +235,7 @@ def _mean(judged: dict, key: str) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["matrix", "rank", "all"])
+    parser.add_argument("phase", choices=["matrix", "rank", "all", "judge"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pool", nargs="+", default=POOL)
     parser.add_argument("--exp", default="/tmp/ranking")
@@ -220,6 +243,13 @@ def main() -> None:
     args = parser.parse_args()
     exp, out_path = Path(args.exp), REPO / args.out
     result = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    if args.phase == "judge":
+        if "rankings" not in result:
+            raise SystemExit(f"{out_path}: no stored rankings to judge; run the rank phase")
+        result.update(judge_rankings(result["rankings"], result["matrix"]))
+        out_path.write_text(json.dumps(result, indent=1) + "\n")
+        print(markdown(result))
+        return
     result.update(bench="ranking", pool=args.pool, seeds=args.seeds, small_hours=SMALL,
                   large_hours=LARGE, jobs=JOBS)
     if args.phase in ("matrix", "all"):

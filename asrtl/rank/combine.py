@@ -19,9 +19,11 @@ def ranks(scores: Mapping[str, float]) -> dict[str, float]:
     return {n: float(x) for n, x in zip(names, r, strict=True)}
 
 
-def combine(scores: Mapping[str, Mapping[str, float]], rankers: list[str]) -> dict[str, float]:
-    """Minus the mean rank of each source over ``rankers`` (higher = better): a pure function
-    of the per-ranker scores.
+def combine(scores: Mapping[str, Mapping[str, float]], rankers: list[str],
+            weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Minus the (weighted) mean rank of each source over ``rankers`` (higher = better): a
+    pure function of the per-ranker scores. ``weights`` (per ranker, default equal) are
+    normalised to sum to 1.
 
     Raises:
         ValueError: no ranker to combine, or one missing from ``scores``.
@@ -29,9 +31,22 @@ def combine(scores: Mapping[str, Mapping[str, float]], rankers: list[str]) -> di
     missing = [r for r in rankers if r not in scores]
     if not rankers or missing:
         raise UserError(f"combine needs the scores of its rankers; missing: {missing or 'all'}")
+    w = np.array([1.0 if weights is None else float(weights[r]) for r in rankers])
     per = [ranks(scores[r]) for r in rankers]
     sources = list(scores[rankers[0]])
-    return {s: -round(float(np.mean([p[s] for p in per])), 6) for s in sources}
+    return {s: -round(float(np.dot(w, [p[s] for p in per]) / w.sum()), 6) for s in sources}
+
+
+def half_weights(rankers: list[str], groups: Mapping[str, tuple[str, ...]]) -> dict[str, float]:
+    """Weights that give each group of ``rankers`` (each half of :data:`HALVES`) the same
+    share, split equally among its members present: the mean over groups of each group's
+    mean rank. A ranker in no group counts as a group of its own.
+    """
+    member = {r: g for g, rs in groups.items() for r in rs}
+    sizes: dict[str, int] = {}
+    for r in rankers:
+        sizes[member.get(r, r)] = sizes.get(member.get(r, r), 0) + 1
+    return {r: 1.0 / (len(sizes) * sizes[member.get(r, r)]) for r in rankers}
 
 
 def ordered(scores: Mapping[str, float]) -> list[dict]:

@@ -19,7 +19,7 @@ from asrtl.errors import UserError
 from asrtl.layout import RunLayout
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.train import train_lid
-from asrtl.rank.combine import combine, confidence, halves, ordered
+from asrtl.rank.combine import combine, confidence, half_weights, halves, ordered
 from asrtl.rank.rankers import (
     HALVES,
     RankInputs,
@@ -34,10 +34,15 @@ from asrtl.transfer.source import resolve_source, source_budget
 
 log = logging.getLogger(__name__)
 
-# one ranker per kind of evidence, fixed before bench/ranking.py measured any of them: the
-# LID posterior corrected for absorption, the LID embedding, a linear CTC probe of the
-# source encoder, a transferability estimator on its features, transcript-free units
-DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "ctc_probe", "logme", "units"]
+# The two halves of what transfers (HALVES), each weighed as a whole: the acoustic half, one
+# ranker per kind of evidence, fixed before bench/ranking.py measured any of them (the LID
+# posterior corrected for absorption, the LID embedding, a linear CTC probe of the source
+# encoder, a transferability estimator on its features, transcript-free units), and the
+# output-mapping half (issue 30: on a held-out target the acoustic half alone picked a source
+# in another script, measured 5th of 6). On the 7-language bench the acoustic half alone had
+# mean rho +0.85, both halves +0.82, top-1 7 of 7 either way (BENCHMARKS.md).
+DEFAULT_COMBINE = ["lid_posterior_calibrated", "lid_embedding", "ctc_probe", "logme", "units",
+                   "zero_shot", "zero_shot_cer", "head_coverage"]
 
 
 def check_sources(target: str, sources: list[str]) -> None:
@@ -113,10 +118,12 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
 
 @dataclass
 class Plan:
-    """A checked ranking request: rankers to show, rankers to combine, the target's data."""
+    """A checked ranking request: rankers to show, rankers to combine and their weights, the
+    target's data."""
 
     names: list[str]
     chosen: list[str]
+    weights: dict[str, float]
     cuts: CutSet
     dev: frozenset[str]
     vocab: Vocabulary | None
@@ -137,6 +144,7 @@ def plan(cfg: Any) -> Plan:
     chosen = [str(r) for r in cfg.combine] if cfg.combine else \
         [r for r in DEFAULT_COMBINE if r in names] or [r for r in names if r != "combined"]
     check_rankers(list(dict.fromkeys(names + chosen)))
+    weights = {r: 1.0 for r in chosen} if cfg.combine else half_weights(chosen, HALVES)
     check_sources(target, sources)
     if cfg.data.name == "embedded":
         for s in sources:
@@ -145,7 +153,7 @@ def plan(cfg: Any) -> Plan:
     if "models" in needs(names + chosen) and vocab is None:
         raise UserError(f"target {target} has no transcripts: rankers "
                         f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
-    return Plan(names, chosen, cuts, dev, vocab, time.perf_counter() - t0)
+    return Plan(names, chosen, weights, cuts, dev, vocab, time.perf_counter() - t0)
 
 
 def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
@@ -176,12 +184,13 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
                         source_audio=audio, lid=lid, device=device, seed=cfg.seed,
                         settings=RankSettings(**dict(cfg.settings)))
     scores, ranker_walls = run_rankers(inputs, list(dict.fromkeys(req.names + req.chosen)))
-    combined = combine(scores, req.chosen)
+    combined = combine(scores, req.chosen, req.weights)
     shown = {r: scores[r] for r in req.names if r != "combined"}
     return {"target": target, "sources": sources,
             "rankers": {**shown, "combined": combined},
             "ranking": ordered(combined),
-            "confidence": confidence(scores, req.chosen, combined),
+            "confidence": {**confidence(scores, req.chosen, combined),
+                           "weights": req.weights},
             "halves": halves(scores, HALVES),
             "zero_shot_cer": {s: round(inputs.source_pass(s).cer, 4) for s in sources}
             if "models" in want else None,
