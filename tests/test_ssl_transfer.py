@@ -34,12 +34,15 @@ def batch_s(tiny_corpora) -> str:
 @pytest.fixture(scope="module")
 def ssl_source(tiny_corpora, cache_dir, tmp_path_factory):
     """recipes/pretrain.py with model=wav2vec2_tiny on Turkish, until it emits text: until
-    its dev CER is at most 0.82, 60 epochs at most (by epoch 14 on the corpus build of
-    data.seed=0; it wanders between 0.76 and 0.97 on the way)."""
+    its dev CER is at most 0.82, 60 epochs at most. At train.lr=1.5e-3 and the default
+    gradient clip (5) it fell onto the all-blank plateau and never left it in the corpus
+    build of data.seed=5 (dev CER 0.98 after 60 epochs); clipped at 1 and at lr 1e-3 it
+    stopped at epoch 28 there, and at 8-16 in the builds of seeds 0-2 and 7 (BENCHMARKS.md,
+    test suite)."""
     exp = tmp_path_factory.mktemp("ssl-exp")
     res = _run("pretrain", "language=turkish", "train.epochs=60", "train.stop_cer=0.82",
-               "train.lr=1.5e-3", batch_s(tiny_corpora), *SSL_TRAIN, f"exp_dir={exp}",
-               cache=cache_dir)
+               "train.lr=1e-3", "train.grad_clip=1.0", batch_s(tiny_corpora), *SSL_TRAIN,
+               f"exp_dir={exp}", cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
     reached(exp / "pretrain" / "turkish", 0.82, "ssl_source")
     return exp, load_checkpoint(exp / "pretrain" / "turkish")
