@@ -17,7 +17,7 @@ from asrtl.errors import UserError
 # the run-dir names of the configs' resolvers: computed by asrtl.layout (RunLayout)
 from asrtl.layout import basename, lid_name, plus, source_name
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data (`conf/` in a checkout)
 # errors of the user's making: one line. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (UserError,)
 

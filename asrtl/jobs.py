@@ -15,27 +15,28 @@ from asrtl.errors import UserError
 from asrtl.layout import RunLayout, is_finished
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parent.parent
 
 
 def run_recipe(name: str, args: list[str], threads: int | None = None) -> None:
-    """Runs ``recipes/<name>.py`` with ``args`` (``threads``: CPU threads per job).
+    """Runs recipe ``name`` (:mod:`asrtl.recipes`) with ``args`` in a subprocess, in this
+    process's working directory, so that relative paths mean what they mean here
+    (``threads``: CPU threads per job).
 
     Raises:
         ValueError: the job failed, naming it.
     """
-    cmd = [sys.executable, str(REPO / "recipes" / f"{name}.py"), *args]
+    cmd = [sys.executable, "-m", f"asrtl.recipes.{name}", *args]
     log.info("running %s", " ".join(cmd[1:]))
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads),
                                         "MKL_NUM_THREADS": str(threads)}
-    res = subprocess.run(cmd, cwd=REPO, env=env)
+    res = subprocess.run(cmd, env=env)
     if res.returncode != 0:
         raise UserError(f"job failed (exit {res.returncode}): recipes/{name}.py "
                         f"{' '.join(args)}")
 
 
 def sweep(name: str, grid: dict[str, list[str]], args: list[str], launcher: str) -> None:
-    """One Hydra multirun of ``recipes/<name>.py`` over ``grid`` (skipped when a value list
+    """One Hydra multirun of recipe ``name`` over ``grid`` (skipped when a value list
     is empty); under the joblib launcher the jobs share the cores (one thread each when
     there are more jobs than cores)."""
     if all(grid.values()):

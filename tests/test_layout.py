@@ -4,7 +4,7 @@ and the one tie rule of the study's and the report's LID pick."""
 from __future__ import annotations
 
 import doctest
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -15,7 +15,6 @@ import asrtl.layout
 import asrtl.study.layout
 from asrtl.layout import FINISHED, RunLayout, is_finished, result_file, source_name
 from asrtl.study.layout import StudyLayout, best_source, lid_scores, rank_by_score
-from tests.conftest import REPO
 
 EXP = RunLayout(Path("exp"))
 SOURCES = ["assamese", "thai", "turkish"]
@@ -189,10 +188,7 @@ def test_the_tie_rule_highest_score_then_name():
 
 
 def _study_recipe():
-    spec = importlib.util.spec_from_file_location("study_recipe", REPO / "recipes" / "study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("asrtl.recipes.study")
 
 
 def _write(root: Path, rel: str, data: dict) -> None:

@@ -1,0 +1,116 @@
+"""Transfer: copy layers of a source model into a target model and adapt it on a small budget.
+
+    python recipes/transfer.py source=assamese target=bengali
+    python recipes/transfer.py source=assamese target=bengali strategy=chain_thaw
+    python recipes/transfer.py source=turkish target=bengali \
+        transfer.layers='[encoder.layers.2,head]'
+    python recipes/transfer.py source=none target=bengali                  # scratch baseline
+    python recipes/transfer.py source_checkpoint=/path/to/ckpt target=bengali
+    python recipes/transfer.py source=multilingual:assamese+thai+turkish target=bengali
+
+A source language without a finished pretraining run is pretrained first
+(``asrtl.jobs.pretrain_missing``, which logs its plan), with the same code as
+recipes/pretrain.py, on ``source_hours`` (default 6 x ``target_hours``) into
+``exp/pretrain/<source>-<hours>h/``. A multilingual source (``recipes/multilingual.py``) gives
+its shared layers and a head over the union of its languages' vocabularies (a token's row is
+the mean over the heads that have it), mapped to the target's vocabulary. Writes
+``exp/transfer/<source>-to-<target>/<strategy>/``: copy_report.json, summary.json, and a run
+layout as in pretraining.
+"""
+
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from asrtl.cli import check_overrides, recipe
+from asrtl.data.manifest import cut_texts, prepare_corpus
+from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
+from asrtl.eval.config import DecodeConfig
+from asrtl.io import write_json_atomic
+from asrtl.jobs import pretrain_missing
+from asrtl.models.ctc import ModelConfig
+from asrtl.models.factory import build_model
+from asrtl.train import distributed
+from asrtl.train.device import resolve_device
+from asrtl.train.loop import TrainConfig
+from asrtl.train.model_card import write_model_card
+from asrtl.train.run import claim_run_dir, run_meta, train_and_score
+from asrtl.transfer.copy import CopyReport, copy_layers
+from asrtl.transfer.source import check_same_architecture, resolve_source, source_budget
+from asrtl.transfer.strategies import StrategyConfig, apply_strategy
+
+log = logging.getLogger("transfer")
+
+@hydra.main(config_path="../conf", config_name="transfer", version_base="1.3")
+@recipe(distributed=True)
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    strategy = StrategyConfig.from_dict(cfg.strategy)  # bad settings fail before any work
+    decode = DecodeConfig.from_dict(cfg.decode)
+    if "test" not in decode.splits:
+        raise UserError(f"decode.splits must include test (summary.json's WER), got "
+                        f"{list(decode.splits)}")
+    train_cfg = TrainConfig.from_dict({**cfg.train, **(
+        {"schedule": strategy.schedule} if strategy.schedule else {})})
+    config = OmegaConf.to_container(cfg, resolve=True)
+    claim_run_dir(run_dir, config)
+    device = resolve_device(cfg.device)
+    distributed.init(device)
+    if str(cfg.source) == str(cfg.target):
+        log.warning("source=%s is the target itself: same-language pretraining (the "
+                    "large-budget reference), not cross-lingual transfer", cfg.source)
+    hours = source_budget(cfg.source_hours, cfg.target_hours)
+    if not cfg.source_checkpoint:
+        pretrain_missing(cfg.exp_dir, [str(cfg.source)], hours, cfg, device)
+    source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir, hours, cfg,
+                            device)
+    with distributed.main_first():
+        corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
+                                seed=cfg.seed)
+    texts = cut_texts(corpus.cuts("train"))
+    vocab = Vocabulary.from_texts(texts)
+    torch.manual_seed(cfg.seed)
+    model = build_model(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
+    if source is not None:
+        check_same_architecture(source, model.cfg)
+    if source is None:
+        report = CopyReport(reinitialised=list(model.state_dict()))
+    else:
+        layers = list(cfg.transfer.layers) if cfg.transfer.layers is not None else None
+        report = copy_layers(source.model, model, layers, source.vocab, vocab,
+                             cfg.transfer.head_init, texts)
+    fit_kwargs = apply_strategy(model, strategy, report.layers)
+    report.frozen = fit_kwargs.pop("frozen")
+    log.info("transfer %s -> %s (%s): %s", cfg.source, cfg.target, strategy.name,
+             report.summary())
+    write_json_atomic(run_dir / "copy_report.json", report.to_dict())
+    out = train_and_score(run_dir, corpus, vocab, model, train_cfg, decode, device,
+                          cfg.seed, run_meta(corpus, vocab, model, config,
+                                             str(source.path) if source else None),
+                          **fit_kwargs)
+    if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
+        return
+    greedy = out["scores"]["test"]
+    summary = {"source": cfg.source, "target": cfg.target, "strategy": strategy.name,
+               "source_checkpoint": str(source.path) if source else None,
+               "source_hours": (source.meta.get("config") or {}).get("data", {}).get("hours")
+               if source else None,
+               "target_hours": cfg.target_hours, "wer": greedy["wer"], "cer": greedy["cer"],
+               "wer_percent": greedy["wer_percent"], "cer_percent": greedy["cer_percent"],
+               "beam": out["scores"].get("test-beam"), "epochs": train_cfg.epochs,
+               "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
+               "device": str(device), "seed": cfg.seed, "copy": report.summary()}
+    write_json_atomic(run_dir / "summary.json", summary)
+    write_model_card(run_dir)
+    print(f"{cfg.source} -> {cfg.target} ({strategy.name}): WER "
+          f"{summary['wer_percent']:.1f}% CER {summary['cer_percent']:.1f}% (greedy)")
+
+
+if __name__ == "__main__":
+    check_overrides("transfer")
+    main()
