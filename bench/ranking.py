@@ -4,12 +4,15 @@
     python bench/ranking.py rank [--exp /tmp/ranking]                       # rankers, scores
     python bench/ranking.py all                                             # both
     python bench/ranking.py judge       # judge the stored rankings again (bench/results)
+    python bench/ranking.py all --design decoupled --out bench/results/ranking_decoupled.json
 
-Ground truth (``matrix``): every language of the pool pretrained once on 0.6 h (seed 0),
-then each language as the target (0.1 h) with every other language as a candidate source,
-``finetune``, over ``--seeds`` (the corpus pinned: seeds vary the target's initialisation
-and batching). Jobs run as the recipes a user runs, as Hydra multiruns under the joblib
-launcher (two jobs at a time, one thread each); finished runs are read back, not rerun.
+Ground truth (``matrix``): every language of the design pretrained once on 0.6 h (seed 0),
+then each target (0.1 h) with each of its candidate sources (``--design graded``: the 7
+languages of :data:`POOL`, each the others' candidate; ``decoupled``: issue 30's 12 languages,
+6 candidates a target, :data:`DECOUPLED`), ``finetune``, over ``--seeds`` (the corpus
+pinned: seeds vary the target's initialisation and batching). Jobs run as the recipes a user
+runs, as Hydra multiruns under the joblib launcher (two jobs at a time, one thread each);
+finished runs are read back, not rerun.
 
 Rankers (``rank``): ``recipes/rank.py`` for each target with the other languages as sources,
 reusing the pretrained sources; it reads the target's train and dev splits only. Each
@@ -18,8 +21,11 @@ the negative WER, Kendall tau, top-1 hit (a pick within the seed spread of the b
 NDCG@3 and regret. Writes ``bench/results/ranking.json``. Besides each ranker and the
 recipe's own ``combined``, two forms of the default combination are judged from the stored
 scores: ``combined_acoustic`` (its acoustic half alone, the default before issue 30) and
-``combined_halves`` (both halves weighed equally, the default after); ``judge`` redoes this
-from the stored rankings without running anything.
+``combined_halves`` (both halves weighed equally, the default after), and
+``combined_lofo_halves``: the halves' weights learned leave-one-family-out (the acoustic
+share with the best mean rho on the targets of other families, :data:`FAMILIES`), its
+shares per target reported; ``judge`` redoes this from the stored rankings without running
+anything.
 """
 
 from __future__ import annotations
@@ -43,15 +49,41 @@ from asrtl.rank.run import DEFAULT_COMBINE  # noqa: E402
 
 # graded relatedness: a same-script close pair (bengali/assamese), a script shared by two
 # Indo-Aryan languages (hindi/marathi), a Turkic pair in Latin script (turkish/azerbaijani),
-# and thai, related to none of them
+# and thai, related to none of them. Every target's candidates: the six others.
 POOL = ["bengali", "assamese", "hindi", "marathi", "turkish", "azerbaijani", "thai"]
+# Issue 30's pool, where sounding alike and writing alike come apart: one spoken language in
+# two scripts (serbian in Cyrillic, croatian in Latin), related pairs in different scripts
+# (hindi/urdu; kazakh in Cyrillic against turkish and uzbek in Latin), unrelated languages
+# that share a script (kazakh with the Slavic Cyrillic ones; turkish, uzbek, indonesian with
+# croatian). Six candidates a target, chosen so that each has a relative in another script
+# and an unrelated language in its own.
+DECOUPLED = {
+    "serbian": ["croatian", "bulgarian", "russian", "kazakh", "turkish", "hindi"],
+    "croatian": ["serbian", "russian", "bulgarian", "turkish", "indonesian", "uzbek"],
+    "russian": ["bulgarian", "serbian", "croatian", "kazakh", "turkish", "persian"],
+    "bulgarian": ["russian", "serbian", "croatian", "kazakh", "indonesian", "urdu"],
+    "kazakh": ["uzbek", "turkish", "russian", "serbian", "bulgarian", "hindi"],
+    "turkish": ["uzbek", "kazakh", "croatian", "indonesian", "persian", "russian"],
+    "uzbek": ["turkish", "kazakh", "indonesian", "croatian", "persian", "urdu"],
+    "hindi": ["urdu", "nepali", "persian", "indonesian", "russian", "kazakh"],
+    "urdu": ["hindi", "persian", "nepali", "turkish", "uzbek", "bulgarian"],
+    "nepali": ["hindi", "urdu", "persian", "croatian", "kazakh", "indonesian"],
+    "persian": ["urdu", "hindi", "nepali", "turkish", "uzbek", "russian"],
+    "indonesian": ["croatian", "turkish", "uzbek", "hindi", "serbian", "persian"],
+}
+FAMILIES = {"bengali": "indo-aryan", "assamese": "indo-aryan", "hindi": "indo-aryan",
+            "marathi": "indo-aryan", "urdu": "indo-aryan", "nepali": "indo-aryan",
+            "turkish": "turkic", "azerbaijani": "turkic", "kazakh": "turkic", "uzbek": "turkic",
+            "thai": "tai", "serbian": "slavic", "croatian": "slavic", "russian": "slavic",
+            "bulgarian": "slavic", "persian": "iranian", "indonesian": "austronesian"}
+DESIGNS = {"graded": {t: [s for s in POOL if s != t] for t in POOL}, "decoupled": DECOUPLED}
 SMALL, LARGE = 0.1, 0.6
 JOBS = ["model=tiny", "train.epochs=10", "train.batch_duration_s=30", "decode.beam=false",
         "+data.seed=0"]
 
 
 RANKERS = ["lid_posterior", "lid_posterior_calibrated", "lid_embedding", "zero_shot",
-           "zero_shot_cer", "ctc_probe", "logme", "leep", "units"]
+           "zero_shot_cer", "ctc_probe", "logme", "leep", "units", "head_coverage"]
 
 
 def recipe(name: str, args: list[str], threads: int | None = None) -> float:
@@ -75,10 +107,17 @@ def transfer_dir(exp: Path, source: str, target: str, seed: int) -> Path:
     return exp / f"seed{seed}" / "transfer" / f"{source}-to-{target}" / "finetune"
 
 
-def build_matrix(exp: Path, pool: list[str], seeds: list[int]) -> dict:
-    """Pretrains the pool and runs every transfer (seed-major, so an interrupted bench has
-    whole matrices for its first seeds). Returns the wall times of each phase."""
+def languages(design: dict[str, list[str]]) -> list[str]:
+    """Every language of a design (targets first, then sources that are no target)."""
+    return list(dict.fromkeys([*design, *(s for v in design.values() for s in v)]))
+
+
+def build_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int]) -> dict:
+    """Pretrains every language of ``design`` (``{target: [candidate sources]}``) and runs
+    every transfer (seed-major, so an interrupted bench has whole matrices for its first
+    seeds). Returns the wall times of each phase."""
     walls: dict[str, float] = {}
+    pool = languages(design)
     for lang in pool:  # corpora one at a time: synthesis uses both cores itself
         walls[f"prepare/{lang}"] = recipe("prepare", [f"language={lang}",
                                                       f"data.hours={LARGE:g}", "+data.seed=0"])
@@ -90,8 +129,8 @@ def build_matrix(exp: Path, pool: list[str], seeds: list[int]) -> dict:
             "hydra/launcher=joblib", f"hydra.sweep.dir={exp / 'pretrain'}",
             f"hydra.sweep.subdir=${{language}}-{LARGE:g}h"], threads=1)
     for seed in seeds:
-        for target in pool:
-            sources = [s for s in pool if s != target and not (
+        for target, candidates in design.items():
+            sources = [s for s in candidates if not (
                 transfer_dir(exp, s, target, seed) / "summary.json").is_file()]
             if not sources:
                 continue
@@ -104,14 +143,12 @@ def build_matrix(exp: Path, pool: list[str], seeds: list[int]) -> dict:
     return walls
 
 
-def read_matrix(exp: Path, pool: list[str], seeds: list[int]) -> dict:
+def read_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int]) -> dict:
     """``{target: {source: {"wer": [per seed], "cer": [...], "wall_s": [...]}}}`` of the
     finished runs."""
     out: dict = {}
-    for target in pool:
-        for source in pool:
-            if source == target:
-                continue
+    for target, candidates in design.items():
+        for source in candidates:
             runs = [json.loads(f.read_text()) for seed in seeds
                     if (f := transfer_dir(exp, source, target, seed) / "summary.json").is_file()]
             if runs:
@@ -120,15 +157,14 @@ def read_matrix(exp: Path, pool: list[str], seeds: list[int]) -> dict:
     return out
 
 
-def run_rank(exp: Path, pool: list[str], target: str) -> dict:
-    """``recipes/rank.py`` for ``target`` with every other language of the pool as a source
-    (the pretrained sources reused, nothing retrained); its ranking.json, with the recipe's
-    wall time."""
+def run_rank(exp: Path, candidates: list[str], target: str) -> dict:
+    """``recipes/rank.py`` for ``target`` with its candidates as sources (the pretrained
+    sources reused, nothing retrained); its ranking.json, with the recipe's wall time."""
     run_dir = exp / "rank" / target
     out = run_dir / "ranking.json"
     if not out.is_file():
         print(f"ranking sources for {target}", flush=True)
-        sources = ",".join(s for s in pool if s != target)
+        sources = ",".join(candidates)
         wall = recipe("rank", [f"target={target}", f"sources=[{sources}]", f"exp_dir={exp}",
                                f"source_hours={LARGE:g}", f"target_hours={SMALL:g}", "+data.seed=0",
                                "train_missing=false", f"hydra.run.dir={run_dir}",
@@ -167,9 +203,42 @@ def default_forms(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, fl
             "combined_halves": combine(scores, have, half_weights(have, HALVES))}
 
 
-def evaluate_rankers(exp: Path, pool: list[str], matrix: dict) -> dict:
+ACOUSTIC_SHARES = [i / 10 for i in range(11)]
+
+
+def halves_at(scores: dict[str, dict[str, float]], share: float) -> dict[str, float]:
+    """The default combination with the acoustic half weighed ``share`` and the
+    output-mapping half ``1 - share`` (0.5: the recipe's default)."""
+    have = [r for r in DEFAULT_COMBINE if r in scores]
+    acoustic = [r for r in have if r in HALVES["acoustic"]]
+    output = [r for r in have if r not in acoustic]
+    if not acoustic or not output:
+        return combine(scores, have)
+    weights = {r: share / len(acoustic) for r in acoustic}
+    weights |= {r: (1 - share) / len(output) for r in output}
+    return combine(scores, have, weights)
+
+
+def lofo_halves(rankings: dict[str, dict], matrix: dict, metric: str) -> dict[str, dict]:
+    """The halves' weights learned leave-one-family-out: for each target, the acoustic share
+    (of :data:`ACOUSTIC_SHARES`) with the best mean Spearman rho over the targets of *other*
+    families (a language's pair in another script is of its family, so never seen either;
+    ties: the share nearest 0.5), applied to it. ``{target: {"share", "scores"}}``."""
+    rho = {(t, w): judge(halves_at(r["rankers"], w),
+                         {s: v[metric] for s, v in matrix[t].items()})["spearman"] or 0.0
+           for t, r in rankings.items() for w in ACOUSTIC_SHARES}
+    out = {}
+    for t, r in rankings.items():
+        others = [o for o in rankings if FAMILIES.get(o, o) != FAMILIES.get(t, t)]
+        best = max(ACOUSTIC_SHARES, key=lambda w: (
+            statistics.mean(rho[o, w] for o in others) if others else 0.0, -abs(w - 0.5)))
+        out[t] = {"share": best, "scores": halves_at(r["rankers"], best)}
+    return out
+
+
+def evaluate_rankers(exp: Path, design: dict[str, list[str]], matrix: dict) -> dict:
     """Every ranker's agreement with the measured matrix, per target and averaged."""
-    rankings = {t: run_rank(exp, pool, t) for t in pool if t in matrix}
+    rankings = {t: run_rank(exp, c, t) for t, c in design.items() if t in matrix}
     stored = {t: {k: r[k] for k in ("rankers", "ranking", "confidence", "zero_shot_cer",
                                     "wall_s", "recipe_wall_s")} for t, r in rankings.items()}
     out = {"rankings": stored, **judge_rankings(stored, matrix)}
@@ -185,16 +254,22 @@ def evaluate_rankers(exp: Path, pool: list[str], matrix: dict) -> dict:
 def judge_rankings(rankings: dict[str, dict], matrix: dict) -> dict:
     """``{"judged", "summary"}``: each ranker, ``combined_loto`` and the default's two forms
     against the measured WER and CER."""
-    out: dict = {"judged": {}, "summary": {}}
+    out: dict = {"judged": {}, "summary": {}, "lofo_acoustic_share": {}}
     for metric in ("wer", "cer"):
         loto = loto_combined(rankings, matrix, metric)
+        lofo = lofo_halves(rankings, matrix, metric)
         judged: dict = {}
         for t, r in rankings.items():
             measured = {s: v[metric] for s, v in matrix[t].items()}
             for name, scores in {**r["rankers"], **default_forms(r["rankers"]),
-                                 "combined_loto": loto[t]["scores"]}.items():
+                                 "combined_loto": loto[t]["scores"],
+                                 "combined_lofo_halves": lofo[t]["scores"]}.items():
                 judged.setdefault(name, {})[t] = judge(scores, measured)
             judged["combined_loto"][t]["rankers"] = loto[t]["rankers"]
+        shares = [v["share"] for v in lofo.values()]
+        out["lofo_acoustic_share"][metric] = {
+            "per_target": {t: v["share"] for t, v in lofo.items()},
+            "mean": round(statistics.mean(shares), 3), "min": min(shares), "max": max(shares)}
         out["judged"][metric] = judged
         out["summary"][metric] = {
             name: {"spearman": _mean(j, "spearman"), "kendall": _mean(j, "kendall"),
@@ -237,7 +312,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", choices=["matrix", "rank", "all", "judge"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--pool", nargs="+", default=POOL)
+    parser.add_argument("--design", choices=list(DESIGNS), default="graded",
+                        help="graded: the 7-language pool; decoupled: issue 30's 12 languages")
+    parser.add_argument("--pool", nargs="+", help="these languages, each the others' candidate")
     parser.add_argument("--exp", default="/tmp/ranking")
     parser.add_argument("--out", default="bench/results/ranking.json")
     args = parser.parse_args()
@@ -250,16 +327,19 @@ def main() -> None:
         out_path.write_text(json.dumps(result, indent=1) + "\n")
         print(markdown(result))
         return
-    result.update(bench="ranking", pool=args.pool, seeds=args.seeds, small_hours=SMALL,
-                  large_hours=LARGE, jobs=JOBS)
+    design = ({t: [s for s in args.pool if s != t] for t in args.pool} if args.pool
+              else DESIGNS[args.design])
+    result.update(bench="ranking", design=args.design if not args.pool else "pool",
+                  pool=languages(design), candidates=design, seeds=args.seeds,
+                  small_hours=SMALL, large_hours=LARGE, jobs=JOBS)
     if args.phase in ("matrix", "all"):
-        walls = build_matrix(exp, args.pool, args.seeds)
+        walls = build_matrix(exp, design, args.seeds)
         result["matrix_walls_s"] = {**result.get("matrix_walls_s", {}),
                                     **{k: round(v, 1) for k, v in walls.items()}}
-    result["matrix"] = read_matrix(exp, args.pool, args.seeds)
+    result["matrix"] = read_matrix(exp, design, args.seeds)
     out_path.write_text(json.dumps(result, indent=1) + "\n")
     if args.phase in ("rank", "all"):
-        result.update(evaluate_rankers(exp, args.pool, result["matrix"]))
+        result.update(evaluate_rankers(exp, design, result["matrix"]))
         out_path.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({t: {s: round(statistics.mean(v["wer"]), 3) for s, v in row.items()}
                       for t, row in result["matrix"].items()}, indent=1))
