@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
@@ -86,6 +87,19 @@ RANKERS = ["lid_posterior", "lid_posterior_calibrated", "lid_embedding", "zero_s
            "zero_shot_cer", "ctc_probe", "logme", "leep", "units", "head_coverage"]
 
 
+@dataclass(frozen=True)
+class Setup:
+    """How a bench trains: the target's and the sources' hours, the jobs' common overrides,
+    overrides for every recipe (``lang.<L>.data=...``: each language's corpus), and whether
+    each target also trains from scratch (``source=none``, outside the rankers' candidates)."""
+
+    small: float = SMALL
+    large: float = LARGE
+    jobs: tuple[str, ...] = tuple(JOBS)
+    extra: tuple[str, ...] = ()
+    scratch: bool = False
+
+
 def recipe(name: str, args: list[str], threads: int | None = None) -> float:
     """Runs ``recipes/<name>.py args``; returns its wall time in seconds."""
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -99,8 +113,8 @@ def recipe(name: str, args: list[str], threads: int | None = None) -> float:
     return time.time() - start
 
 
-def source_dir(exp: Path, language: str) -> Path:
-    return exp / "pretrain" / f"{language}-{LARGE:g}h"
+def source_dir(exp: Path, language: str, setup: Setup = Setup()) -> Path:
+    return exp / "pretrain" / f"{language}-{setup.large:g}h"
 
 
 def transfer_dir(exp: Path, source: str, target: str, seed: int) -> Path:
@@ -112,43 +126,53 @@ def languages(design: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys([*design, *(s for v in design.values() for s in v)]))
 
 
-def build_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int]) -> dict:
+def build_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int],
+                 setup: Setup = Setup()) -> dict:
     """Pretrains every language of ``design`` (``{target: [candidate sources]}``) and runs
-    every transfer (seed-major, so an interrupted bench has whole matrices for its first
-    seeds). Returns the wall times of each phase."""
+    every transfer, and the scratch baselines when ``setup.scratch`` (seed-major, so an
+    interrupted bench has whole matrices for its first seeds). Returns the wall times of
+    each phase."""
     walls: dict[str, float] = {}
     pool = languages(design)
     for lang in pool:  # corpora one at a time: synthesis uses both cores itself
         walls[f"prepare/{lang}"] = recipe("prepare", [f"language={lang}",
-                                                      f"data.hours={LARGE:g}", "+data.seed=0"])
-    todo = [s for s in pool if not (source_dir(exp, s) / "results/test/scores.json").is_file()]
+                                                      f"data.hours={setup.large:g}",
+                                                      "+data.seed=0", *setup.extra])
+    todo = [s for s in pool
+            if not (source_dir(exp, s, setup) / "results/test/scores.json").is_file()]
     if todo:
         print(f"pretraining {todo}", flush=True)
         walls["pretrain"] = recipe("pretrain", [
-            "-m", f"language={','.join(todo)}", f"data.hours={LARGE:g}", "seed=0", *JOBS,
-            "hydra/launcher=joblib", f"hydra.sweep.dir={exp / 'pretrain'}",
-            f"hydra.sweep.subdir=${{language}}-{LARGE:g}h"], threads=1)
+            "-m", f"language={','.join(todo)}", f"data.hours={setup.large:g}", "seed=0",
+            *setup.jobs, *setup.extra, "hydra/launcher=joblib",
+            f"hydra.sweep.dir={exp / 'pretrain'}",
+            f"hydra.sweep.subdir=${{language}}-{setup.large:g}h"], threads=1)
     for seed in seeds:
         for target, candidates in design.items():
             sources = [s for s in candidates if not (
                 transfer_dir(exp, s, target, seed) / "summary.json").is_file()]
-            if not sources:
-                continue
-            print(f"seed {seed}: {sources} -> {target}", flush=True)
-            walls[f"transfer/seed{seed}/{target}"] = recipe("transfer", [
-                "-m", f"source={','.join(sources)}", f"target={target}", f"seed={seed}",
-                f"target_hours={SMALL:g}", f"exp_dir={exp / f'seed{seed}'}",
-                f"source_checkpoint={exp / 'pretrain'}/${{source}}-{LARGE:g}h", *JOBS,
-                "hydra/launcher=joblib"], threads=1)
+            common = [f"target={target}", f"seed={seed}", f"target_hours={setup.small:g}",
+                      f"exp_dir={exp / f'seed{seed}'}", *setup.jobs, *setup.extra]
+            if sources:
+                print(f"seed {seed}: {sources} -> {target}", flush=True)
+                walls[f"transfer/seed{seed}/{target}"] = recipe("transfer", [
+                    "-m", f"source={','.join(sources)}", *common,
+                    f"source_checkpoint={exp / 'pretrain'}/${{source}}-{setup.large:g}h",
+                    "hydra/launcher=joblib"], threads=1)
+            if setup.scratch and not (transfer_dir(exp, "none", target, seed)
+                                      / "summary.json").is_file():
+                walls[f"scratch/seed{seed}/{target}"] = recipe("transfer",
+                                                               ["source=none", *common])
     return walls
 
 
-def read_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int]) -> dict:
+def read_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int],
+                scratch: bool = False) -> dict:
     """``{target: {source: {"wer": [per seed], "cer": [...], "wall_s": [...]}}}`` of the
-    finished runs."""
+    finished runs (and ``"none"``, the scratch baseline, when ``scratch``)."""
     out: dict = {}
     for target, candidates in design.items():
-        for source in candidates:
+        for source in [*candidates, *(["none"] if scratch else [])]:
             runs = [json.loads(f.read_text()) for seed in seeds
                     if (f := transfer_dir(exp, source, target, seed) / "summary.json").is_file()]
             if runs:
@@ -157,7 +181,7 @@ def read_matrix(exp: Path, design: dict[str, list[str]], seeds: list[int]) -> di
     return out
 
 
-def run_rank(exp: Path, candidates: list[str], target: str) -> dict:
+def run_rank(exp: Path, candidates: list[str], target: str, setup: Setup = Setup()) -> dict:
     """``recipes/rank.py`` for ``target`` with its candidates as sources (the pretrained
     sources reused, nothing retrained); its ranking.json, with the recipe's wall time."""
     run_dir = exp / "rank" / target
@@ -166,9 +190,10 @@ def run_rank(exp: Path, candidates: list[str], target: str) -> dict:
         print(f"ranking sources for {target}", flush=True)
         sources = ",".join(candidates)
         wall = recipe("rank", [f"target={target}", f"sources=[{sources}]", f"exp_dir={exp}",
-                               f"source_hours={LARGE:g}", f"target_hours={SMALL:g}", "+data.seed=0",
-                               "train_missing=false", f"hydra.run.dir={run_dir}",
-                               f"rankers=[{','.join(RANKERS)}]"])
+                               f"source_hours={setup.large:g}", f"target_hours={setup.small:g}",
+                               "+data.seed=0", "train_missing=false",
+                               f"hydra.run.dir={run_dir}", f"rankers=[{','.join(RANKERS)}]",
+                               *setup.extra])
         result = json.loads(out.read_text())
         result["recipe_wall_s"] = round(wall, 1)
         out.write_text(json.dumps(result, indent=1) + "\n")
@@ -236,9 +261,12 @@ def lofo_halves(rankings: dict[str, dict], matrix: dict, metric: str) -> dict[st
     return out
 
 
-def evaluate_rankers(exp: Path, design: dict[str, list[str]], matrix: dict) -> dict:
-    """Every ranker's agreement with the measured matrix, per target and averaged."""
-    rankings = {t: run_rank(exp, c, t) for t, c in design.items() if t in matrix}
+def evaluate_rankers(exp: Path, design: dict[str, list[str]], matrix: dict,
+                     setup: Setup = Setup()) -> dict:
+    """Every ranker's agreement with the measured matrix (the scratch baseline left out),
+    per target and averaged."""
+    matrix = {t: {s: v for s, v in row.items() if s != "none"} for t, row in matrix.items()}
+    rankings = {t: run_rank(exp, c, t, setup) for t, c in design.items() if t in matrix}
     stored = {t: {k: r[k] for k in ("rankers", "ranking", "confidence", "zero_shot_cer",
                                     "wall_s", "recipe_wall_s")} for t, r in rankings.items()}
     out = {"rankings": stored, **judge_rankings(stored, matrix)}

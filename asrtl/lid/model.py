@@ -35,10 +35,11 @@ class LIDConfig:
     """
 
     languages: tuple[str, ...]
-    encoder: str = "xvector"
-    channels: tuple[int, ...] = (256, 256, 256, 256, 512)
-    kernel_sizes: tuple[int, ...] = (5, 3, 3, 1, 1)
-    dilations: tuple[int, ...] = (1, 2, 3, 1, 1)
+    # the defaults are conf/lid.yaml's (tests/lid/test_score.py checks they agree)
+    encoder: str = "ecapa"
+    channels: tuple[int, ...] = (128, 128, 128, 128, 384)
+    kernel_sizes: tuple[int, ...] = (5, 3, 3, 3, 1)
+    dilations: tuple[int, ...] = (1, 2, 3, 4, 1)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     name: str = "lid-tdnn"
 

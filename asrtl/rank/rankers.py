@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model, input_transform
 from asrtl.rank import units as unitlib
 from asrtl.rank.estimators import frame_energy_db, leep, logme, segment_alignment
+from asrtl.settings import checked_fields
 from asrtl.train.checkpoint import Checkpoint
 from asrtl.transfer.copy import map_head, text_coverage
 
@@ -53,6 +55,24 @@ class RankSettings:
     batch_duration_s: float = 120.0
     probe_epochs: int = 20
     probe_lr: float = 0.01
+
+    def __post_init__(self) -> None:
+        for key in ("max_frames", "units_k", "units_ngram", "units_frames", "probe_epochs"):
+            if getattr(self, key) < 1:
+                raise UserError(f"settings.{key}: expected at least 1, got {getattr(self, key)}")
+        for key in ("batch_duration_s", "probe_lr"):
+            if not getattr(self, key) > 0:
+                raise UserError(f"settings.{key}: expected > 0, got {getattr(self, key)}")
+
+    @classmethod
+    def from_dict(cls, d: Any, section: str = "settings") -> RankSettings:
+        """Builds from ``recipes/rank.py``'s ``settings:`` mapping.
+
+        Raises:
+            ValueError: an unknown key, a bad type or value, as one line naming
+                ``settings.<key>``.
+        """
+        return cls(**checked_fields(cls, d, section))
 
 
 @dataclass

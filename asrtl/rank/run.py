@@ -124,6 +124,7 @@ class Plan:
     names: list[str]
     chosen: list[str]
     weights: dict[str, float]
+    settings: RankSettings
     cuts: CutSet
     dev: frozenset[str]
     vocab: Vocabulary | None
@@ -144,6 +145,7 @@ def plan(cfg: Any) -> Plan:
     chosen = [str(r) for r in cfg.combine] if cfg.combine else \
         [r for r in DEFAULT_COMBINE if r in names] or [r for r in names if r != "combined"]
     check_rankers(list(dict.fromkeys(names + chosen)))
+    settings = RankSettings.from_dict(cfg.settings)
     weights = {r: 1.0 for r in chosen} if cfg.combine else half_weights(chosen, HALVES)
     check_sources(target, sources)
     if cfg.data.name == "embedded":
@@ -153,7 +155,8 @@ def plan(cfg: Any) -> Plan:
     if "models" in needs(names + chosen) and vocab is None:
         raise UserError(f"target {target} has no transcripts: rankers "
                         f"{[r for r in names + chosen if 'models' in needs([r])]} need them")
-    return Plan(names, chosen, weights, cuts, dev, vocab, time.perf_counter() - t0)
+    return Plan(names, chosen, weights, settings, cuts, dev, vocab,
+                time.perf_counter() - t0)
 
 
 def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
@@ -182,7 +185,7 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
     inputs = RankInputs(target=target, target_cuts=req.cuts, target_dev=req.dev,
                         target_vocab=req.vocab or Vocabulary.from_texts(["a"]), sources=models,
                         source_audio=audio, lid=lid, device=device, seed=cfg.seed,
-                        settings=RankSettings(**dict(cfg.settings)))
+                        settings=req.settings)
     scores, ranker_walls = run_rankers(inputs, list(dict.fromkeys(req.names + req.chosen)))
     combined = combine(scores, req.chosen, req.weights)
     shown = {r: scores[r] for r in req.names if r != "combined"}

@@ -81,3 +81,16 @@ def test_bad_configs_are_named():
         LIDConfig(languages=("bengali",))
     with pytest.raises(ValueError, match="unknown lid.encoder 'bert'"):
         LIDConfig(languages=("a", "b"), encoder="bert")
+
+
+def test_the_dataclass_defaults_are_the_recipes():
+    """``LIDConfig``'s defaults (the Python API's) are ``conf/lid.yaml``'s ``lid:`` section
+    (the recipes'), so that a model built either way is the same."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    conf = yaml.safe_load((REPO / "conf" / "lid.yaml").read_text())["lid"]
+    cfg = LIDConfig(languages=("a", "b"))
+    assert {k: getattr(cfg, k) for k in conf} == {
+        k: tuple(v) if isinstance(v, list) else v for k, v in conf.items()}

@@ -139,3 +139,16 @@ def test_ctc_probe_prefers_frames_that_carry_the_tokens():
 
     good, noise = loss(True), loss(False)
     assert good < 0.5 * noise, (good, noise)
+
+
+def test_rank_settings_are_checked_naming_the_key():
+    from asrtl.errors import UserError
+    from asrtl.rank.rankers import RankSettings
+
+    assert RankSettings.from_dict({"units_k": 32, "probe_lr": 1}).probe_lr == 1.0
+    for bad, needle in [({"units_kk": 3}, "settings.units_kk"),
+                        ({"units_k": "many"}, "settings.units_k: expected an integer"),
+                        ({"units_k": 0}, "settings.units_k: expected at least 1"),
+                        ({"probe_lr": -1.0}, "settings.probe_lr: expected > 0")]:
+        with pytest.raises(UserError, match=needle):
+            RankSettings.from_dict(bad)

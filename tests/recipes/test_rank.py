@@ -105,6 +105,8 @@ def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
     CutSet.from_cuts([]).to_file(empty)
     exp = ranked["exp"]
     cases = [
+        (["target=bengali", "sources=[assamese,turkish]", "settings.units_k=many"],
+         "settings.units_k: expected an integer"),
         (["target=bengali", "sources=[assamese]"], "at least 2 candidate sources"),
         (["target=bengali", "sources=[assamese,bengali]"], "source bengali is the target"),
         (["target=bengali", "sources=[assamese,turkish]", "rankers=[lid_posterior,oracle]"],
@@ -120,6 +122,6 @@ def test_bad_inputs_fail_in_one_named_line(ranked, cache_dir, tmp_path):
                    cache=cache_dir)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and lines and needle in lines[-1], (args, res.stderr[-800:])
-        if i < 4:  # checked before anything is written: the corrected command is not blocked
+        if i < 5:  # checked before anything is written: the corrected command is not blocked
             assert not (run_dir / "run.json").exists()
     assert not (Path(exp) / "pretrain" / "thai-0.06h").exists()
