@@ -37,7 +37,12 @@ from asrtl.models.ctc import CTCModel
 from asrtl.models.encoder import SUBSAMPLING
 from asrtl.models.factory import input_transform
 from asrtl.models.ssl import Waveform
-from asrtl.train.checkpoint import load_checkpoint, read_meta, resolve_checkpoint
+from asrtl.train.checkpoint import (
+    CheckpointMeta,
+    load_checkpoint,
+    read_meta,
+    resolve_checkpoint,
+)
 from asrtl.train.device import resolve_device
 
 AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
@@ -81,14 +86,14 @@ class ASRModel:
     """
 
     def __init__(self, model: CTCModel, vocab: Vocabulary, language: str, path: Path,
-                 meta: dict[str, Any], device: torch.device) -> None:
+                 meta: CheckpointMeta, device: torch.device) -> None:
         self.model = model.to(device).eval()
         self.vocab = vocab
         self.language = language
         self.path = path
         self.meta = meta
         self.device = device
-        self.fbank = input_transform(model.cfg, meta.get("features")).to(device)
+        self.fbank = input_transform(model.cfg, meta.features).to(device)
         self.frame_s = (model.cfg.samples_per_frame / Waveform.sample_rate
                         if model.cfg.raw_waveform
                         else SUBSAMPLING * self.fbank.hop / self.fbank.cfg.sample_rate)
@@ -157,7 +162,7 @@ class ASRModel:
             key = None if lexicon is None else tuple(lexicon)
         cache_key = (key, None if kenlm is None else str(kenlm), beam_size)
         if cache_key not in self._beams:
-            words = lexicon_words(key, self.meta, self.language)
+            words = lexicon_words(key, self.meta.training_corpus(self.language))
             self._beams[cache_key] = BeamDecoder(self.vocab, words, kenlm=cache_key[1],
                                                  beam_size=beam_size)
         return self._beams[cache_key]
@@ -186,10 +191,10 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
     dev = device if isinstance(device, torch.device) else resolve_device(device or "auto")
     ckpt = resolve_checkpoint(run_or_checkpoint)
     meta = read_meta(ckpt)
-    if meta.get("kind", "ctc") == "multilingual":
+    if meta.kind == "multilingual":
         from asrtl.multilingual.model import language_model, load_multilingual
 
-        languages = list(meta.get("languages", []))
+        languages = list(meta.languages or [])
         if language not in languages:
             raise UserError(f"checkpoint {ckpt} is multilingual: give language= one of "
                             f"{', '.join(languages)}" + (f" (not {language!r})" if language

@@ -54,7 +54,7 @@ def test_same_text_as_the_decode_recipe(run, model, cache_dir):
                    cache=cache_dir)
         assert res.returncode == 0, res.stderr[-2000:]
         want = _hyps(run / "results" / out / "hyps.txt")
-        cuts = CutSet.from_file(Path(model.meta["corpus"]["dir"]) / "test_cuts.jsonl.gz")
+        cuts = CutSet.from_file(Path(model.meta.corpus["dir"]) / "test_cuts.jsonl.gz")
         ids = [c.id for c in cuts]
         got = model.transcribe([c.recording.sources[0].source for c in cuts], decode=decode,
                                beam_size=8)
@@ -115,7 +115,7 @@ def test_word_timestamps_on_real_clips(model, shared_clips):
     """Real clips (out of the model's domain: it may well hear nothing in them) and the
     model's own test utterances (where the API run emits text by construction): words and
     times in order, within the audio."""
-    cuts = CutSet.from_file(Path(model.meta["corpus"]["dir"]) / "test_cuts.jsonl.gz")
+    cuts = CutSet.from_file(Path(model.meta.corpus["dir"]) / "test_cuts.jsonl.gz")
     own = [{"path": c.id, "abspath": c.recording.sources[0].source,
             "duration_s": c.recording.duration} for c in list(cuts)[:8]]
     rows = [*shared_clips, *own]

@@ -4,8 +4,9 @@ flashlight ``ctc_decoder`` (optional lexicon and KenLM n-gram)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from lhotse import CutSet
@@ -33,19 +34,16 @@ def greedy(log_probs: torch.Tensor, lens: torch.Tensor, vocab: Vocabulary) -> li
     return out
 
 
-def lexicon_words(lexicon: str | Path | Iterable[str] | None, meta: dict,
-                  language: str | None = None, cache_dir: str | None = None
-                  ) -> list[str] | None:
+def lexicon_words(lexicon: str | Path | Iterable[str] | None,
+                  corpus: Mapping[str, Any] | None = None) -> list[str] | None:
     """Words that constrain a beam search.
 
     Args:
         lexicon: ``None`` or ``"none"`` (lexicon-free), ``"train"`` (the checkpoint's
             training words, read from its corpus manifest), a word-list file (one word per
             line) or the words themselves.
-        meta: the checkpoint's ``meta.json``.
-        language: for a multilingual checkpoint, the language whose corpus gives the words.
-        cache_dir: where the corpus cache the checkpoint was trained from is now, when it
-            was moved or copied (``data.cache_dir``; :func:`moved_corpus`).
+        corpus: for ``"train"``, the record of the corpus the checkpoint was trained on
+            (``{"dir": ...}``: ``CheckpointMeta.training_corpus``).
 
     Raises:
         FileNotFoundError: the training manifest or the word list is missing, named.
@@ -55,12 +53,8 @@ def lexicon_words(lexicon: str | Path | Iterable[str] | None, meta: dict,
     if not isinstance(lexicon, (str, Path)):
         return list(lexicon)
     if lexicon == "train":
-        if cache_dir:
-            meta = moved_corpus(meta, cache_dir)
-        corpus = meta.get("corpus") or {}
-        if meta.get("kind") == "multilingual":
-            corpus = corpus.get(language) or {}
-        cuts_file = Path(corpus.get("dir", "")) / "train_cuts.jsonl.gz"
+        corpus = corpus or {}
+        cuts_file = Path(str(corpus.get("dir") or "")) / "train_cuts.jsonl.gz"
         if not corpus.get("dir") or not cuts_file.is_file():
             raise MissingInput(f"lexicon=train: the checkpoint's training manifest is gone "
                                f"({cuts_file}); give a word list, or lexicon=none for a "
@@ -70,26 +64,6 @@ def lexicon_words(lexicon: str | Path | Iterable[str] | None, meta: dict,
     if not path.is_file():
         raise MissingInput(f"lexicon word list not found: {path}")
     return [w for w in path.read_text(encoding="utf-8").split() if w]
-
-
-def moved_corpus(meta: dict, cache_dir: str) -> dict:
-    """``meta`` with its corpus dirs (``corpus.dir``; a multilingual checkpoint's, per
-    language) moved from the cache they were built in (``config.data.cache_dir``) to
-    ``cache_dir``; a dir outside that cache stays."""
-    built = ((meta.get("config") or {}).get("data") or {}).get("cache_dir")
-    if not built:
-        return meta
-    old, new = Path(str(built)).expanduser().resolve(), Path(cache_dir).expanduser().resolve()
-
-    def move(corpus: dict) -> dict:
-        d = Path(str(corpus.get("dir") or "")).expanduser().resolve()
-        return ({**corpus, "dir": str(new / d.relative_to(old))}
-                if corpus.get("dir") and d.is_relative_to(old) else corpus)
-
-    corpus = meta.get("corpus") or {}
-    corpus = ({k: move(v) for k, v in corpus.items()} if meta.get("kind") == "multilingual"
-              else move(corpus))
-    return {**meta, "corpus": corpus}
 
 
 def write_lexicon(words: Iterable[str], vocab: Vocabulary, path: Path) -> int:

@@ -18,7 +18,7 @@ from torch import nn
 
 from asrtl.data.features import Fbank, FeatureConfig
 from asrtl.errors import UserError
-from asrtl.train.checkpoint import load_weights, read_meta, resolve_checkpoint
+from asrtl.train.checkpoint import CheckpointMeta, load_weights, read_meta, resolve_checkpoint
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class LIDModel(nn.Module):
         return self.encoder(x, lens.float() / x.shape[1]), lens
 
 
-def load_lid(path: str | Path) -> tuple[LIDModel, dict[str, Any]]:
+def load_lid(path: str | Path) -> tuple[LIDModel, CheckpointMeta]:
     """A LID checkpoint (dir or run dir) on CPU, in eval mode, with its ``meta.json``.
 
     Raises:
@@ -146,7 +146,7 @@ def load_lid(path: str | Path) -> tuple[LIDModel, dict[str, Any]]:
     """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
-    arch = meta.get("architecture", {})
+    arch = meta.architecture
     if arch.get("name") != LIDConfig.name:
         raise UserError(f"checkpoint {ckpt} is not a language-ID model "
                         f"(architecture {arch.get('name')!r})")

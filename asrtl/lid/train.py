@@ -98,10 +98,10 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     model, epoch, latest = LIDModel(cfg), 0, state.latest()
     if latest is not None:
         model, meta = load_lid(latest)
-        if LIDConfig.from_dict(meta["architecture"]) != cfg:  # lists in JSON, tuples here
+        if LIDConfig.from_dict(meta.architecture) != cfg:  # lists in JSON, tuples here
             raise UserError(f"{run_dir} holds a LID model of other settings; use a new "
                             f"name=... or remove the directory")
-        epoch = meta["epoch"]
+        epoch = meta.epoch or 0
         if epoch < train.epochs:
             log.info("resuming LID training at epoch %d from %s", epoch, latest)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,

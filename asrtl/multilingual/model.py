@@ -23,6 +23,7 @@ from asrtl.models.ctc import CTCModel, ModelConfig
 from asrtl.models.encoder import Conv2dSubsampling, Encoder
 from asrtl.train.checkpoint import (
     Checkpoint,
+    CheckpointMeta,
     load_checkpoint,
     load_weights,
     read_meta,
@@ -125,7 +126,7 @@ def checkpoint_meta(vocabs: dict[str, Vocabulary]) -> dict[str, Any]:
             "language": "+".join(vocabs)}
 
 
-def load_multilingual(path: str | Path) -> tuple[MultilingualCTC, dict[str, Any], Path]:
+def load_multilingual(path: str | Path) -> tuple[MultilingualCTC, CheckpointMeta, Path]:
     """A multilingual checkpoint (a checkpoint or run dir): ``(model, meta, checkpoint dir)``.
 
     Raises:
@@ -134,11 +135,10 @@ def load_multilingual(path: str | Path) -> tuple[MultilingualCTC, dict[str, Any]
     """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
-    if meta.get("kind", "ctc") != KIND:
-        raise UserError(f"checkpoint {ckpt} is a {meta.get('kind', 'ctc')} model, not a "
-                        f"multilingual one")
-    vocabs = {lang: Vocabulary(list(meta["vocabs"][lang])) for lang in meta["languages"]}
-    model = MultilingualCTC(ModelConfig.from_dict(meta["architecture"]), vocabs)
+    if meta.kind != KIND:
+        raise UserError(f"checkpoint {ckpt} is a {meta.kind} model, not a multilingual one")
+    vocabs = {lang: Vocabulary(list((meta.vocabs or {})[lang])) for lang in meta.languages or []}
+    model = MultilingualCTC(ModelConfig.from_dict(meta.architecture), vocabs)
     load_weights(model, ckpt)
     return model, meta, ckpt
 
@@ -147,7 +147,7 @@ def load_source(path: str | Path) -> Checkpoint:
     """A transfer source: a CTC checkpoint as it is, or a multilingual one as its
     :func:`union_model` (shared layers, a head over the union of the vocabularies)."""
     ckpt = resolve_checkpoint(path)
-    if read_meta(ckpt).get("kind", "ctc") != KIND:
+    if read_meta(ckpt).kind != KIND:
         return load_checkpoint(ckpt)
     model, meta, ckpt = load_multilingual(ckpt)
     union, vocab = union_model(model)

@@ -97,14 +97,14 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
         else dict(cfg.lid)
     if lid.get("checkpoint"):
         model, meta = load_lid(lid["checkpoint"])
-        if sorted(meta["languages"]) != sorted(sources):
-            raise UserError(f"lid.checkpoint={lid['checkpoint']} knows {meta['languages']}, "
+        if sorted(meta.languages or []) != sorted(sources):
+            raise UserError(f"lid.checkpoint={lid['checkpoint']} knows {meta.languages}, "
                             f"not sources={sources}")
         return model
     found = runs.lid(sources)
     if (found / "checkpoints" / "latest.json").is_file():
         model, meta = load_lid(resolve_checkpoint(found))
-        if sorted(meta["languages"]) == sorted(sources):
+        if sorted(meta.languages or []) == sorted(sources):
             log.info("reusing the LID model in %s", found)
             return model
     arch = LIDConfig.from_dict({k: lid[k] for k in ("encoder", "channels", "kernel_sizes",

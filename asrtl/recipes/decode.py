@@ -80,16 +80,15 @@ def main(cfg: DictConfig) -> None:
         raise UserError(f"cannot write the results to {out}: {problem}; {hint}")
     data = cfg.data
     if own:  # its own corpus, in the cache it was built in unless data.cache_dir says
-        data = {**ckpt.meta["config"]["data"], **({"cache_dir": cfg.data.cache_dir}
-                                                   if cfg.data.cache_dir else {})}
-    corpus = prepare_corpus(data, language, seed=ckpt.meta["config"].get("seed", cfg.seed),
+        data = {**ckpt.meta.data, **({"cache_dir": cfg.data.cache_dir}
+                                     if cfg.data.cache_dir else {})}
+    corpus = prepare_corpus(data, language, seed=(ckpt.meta.config or {}).get("seed", cfg.seed),
                             hold_out=own or cfg.split != "all")
     cuts = corpus.cuts(cfg.split)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
-        lexicon=(lexicon_words(cfg.lexicon, ckpt.meta, language,
-                               cfg.data.cache_dir if own else None)
-                 if search == "beam" else None),
+        lexicon=(lexicon_words(cfg.lexicon, ckpt.meta.training_corpus(
+            language, cfg.data.cache_dir if own else None)) if search == "beam" else None),
         kenlm=cfg.kenlm, beam_size=cfg.beam_size,
         extra={"split": cfg.split, "checkpoint": str(ckpt.path), "corpus": str(corpus.dir)})
     print(f"{language} {cfg.split} {search}: WER {scores['wer_percent']:.1f}% "

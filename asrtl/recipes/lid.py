@@ -89,8 +89,8 @@ def main(cfg: DictConfig) -> None:
     device = resolve_device(cfg.device)
     if cfg.checkpoint:  # score with a classifier trained earlier
         model, meta = load_lid(cfg.checkpoint)
-        if meta["languages"] != sources:
-            raise UserError(f"LID checkpoint {cfg.checkpoint} knows {meta['languages']}, "
+        if meta.languages != sources:
+            raise UserError(f"LID checkpoint {cfg.checkpoint} knows {meta.languages}, "
                             f"not sources={sources}")
     else:
         model = classifier(run_dir, cfg, sources, device)

@@ -46,7 +46,7 @@ def corpus_of(cfg: DictConfig, base: Checkpoint) -> Corpus:
     """The corpus to adapt on: the checkpoint's own (embedded, no data.path) or ``data``;
     with ``split=all`` a user corpus is not split (every utterance, however few)."""
     if cfg.data.name == "embedded" and not cfg.data.get("path"):
-        info = base.meta.get("corpus", {})
+        info = base.meta.corpus or {}
         if not info.get("dir") or not Path(info["dir"]).is_dir():
             raise MissingInput(f"the corpus of checkpoint {base.path} is gone "
                                f"({info.get('dir')}); give data=... data.path=...")

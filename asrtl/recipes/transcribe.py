@@ -81,7 +81,8 @@ def main(cfg: DictConfig) -> None:
     model = load_model(cfg.checkpoint, device=cfg.device, language=cfg.language)
     lexicon = None if cfg.lexicon in (None, "none") else cfg.lexicon
     if search == "beam" and lexicon == "train" and cfg.data.cache_dir:  # words from there
-        lexicon = lexicon_words("train", model.meta, model.language, cfg.data.cache_dir)
+        lexicon = lexicon_words("train", model.meta.training_corpus(model.language,
+                                                                    cfg.data.cache_dir))
     results = model.transcribe(
         [path for _, path in files], decode=search, lexicon=lexicon, kenlm=cfg.kenlm,
         beam_size=cfg.beam_size, batch_duration_s=cfg.batch_duration_s)

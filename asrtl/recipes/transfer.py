@@ -98,8 +98,7 @@ def main(cfg: DictConfig) -> None:
     greedy = out["scores"]["test"]
     summary = {"source": cfg.source, "target": cfg.target, "strategy": strategy.name,
                "source_checkpoint": str(source.path) if source else None,
-               "source_hours": (source.meta.get("config") or {}).get("data", {}).get("hours")
-               if source else None,
+               "source_hours": source.meta.data.get("hours") if source else None,
                "target_hours": cfg.target_hours, "wer": greedy["wer"], "cer": greedy["cer"],
                "wer_percent": greedy["wer_percent"], "cer_percent": greedy["cer_percent"],
                "beam": out["scores"].get("test-beam"), "epochs": train_cfg.epochs,

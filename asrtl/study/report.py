@@ -77,7 +77,7 @@ def corpora(study: Path, lay: StudyLayout, langs: list[str]) -> dict[str, dict |
     for lang in langs:
         try:
             meta = read_meta(resolve_checkpoint(study / lay.pretrain_dir(lang, lay.large_hours)))
-            out[lang] = describe_corpus(Path(str((meta.get("corpus") or {})["dir"])))
+            out[lang] = describe_corpus(Path(str((meta.corpus or {})["dir"])))
         except (UserError, FileNotFoundError, KeyError, TypeError):
             out[lang] = None
     return out

@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,93 @@ class FormatMismatch(UserError):
     not for this asrtl to read."""
 
 
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """A checkpoint's ``meta.json``, the one typed record of it (:func:`read_meta` reads it;
+    :func:`save_checkpoint` writes it). Keys this version does not name (a kind's own: a LID
+    model's, an adapter's) are kept in ``extra``.
+
+    Attributes:
+        format_version: :data:`FORMAT_VERSION` (another one is refused, naming it).
+        architecture: the model's config (``ModelConfig``, ``LIDConfig``) as a dict.
+        kind: ``ctc``, ``multilingual``, ``lid`` or ``ssl`` (weights without a head).
+        vocab: the output tokens, blank first (``ctc``); vocabs: per language (multilingual).
+        language, languages: what it was trained on (``languages``: multilingual and LID).
+        corpus: the corpus record (``dir`` and its summary; per language for multilingual).
+        features: fbank settings; config: the resolved config of the run that wrote it.
+        step, epoch, metrics: where in training, and the dev metrics there.
+        parent: the checkpoint it started from (a transfer's source); git_commit: the code.
+    """
+
+    format_version: int
+    architecture: dict[str, Any]
+    kind: str = "ctc"
+    vocab: list[str] | None = None
+    vocabs: dict[str, list[str]] | None = None
+    language: str | None = None
+    languages: list[str] | None = None
+    corpus: dict[str, Any] | None = None
+    features: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    step: int | None = None
+    epoch: int | None = None
+    metrics: dict[str, Any] | None = None
+    parent: str | None = None
+    git_commit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: Path | str) -> CheckpointMeta:
+        """The record of mapping ``d`` (read from ``where``).
+
+        Raises:
+            FormatMismatch: another format version, naming it.
+            UserError: no architecture, or a field of the wrong kind, naming the file.
+        """
+        if d.get("format_version") != FORMAT_VERSION:
+            raise FormatMismatch(f"{where}: checkpoint format {d.get('format_version')!r}, "
+                                 f"this asrtl reads format {FORMAT_VERSION}")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        shapes = {"architecture": dict, "kind": str, "vocab": list, "vocabs": dict,
+                  "language": str, "languages": list, "corpus": dict, "features": dict,
+                  "config": dict, "metrics": dict, "parent": str}
+        for key, kind in shapes.items():
+            if d.get(key) is not None and not isinstance(d[key], kind):
+                raise UserError(f"corrupt checkpoint metadata {where}: {key} is not a "
+                                f"{kind.__name__}")
+        if not isinstance(d.get("architecture"), dict):
+            raise UserError(f"corrupt checkpoint metadata {where}: no architecture")
+        return cls(**{k: v for k, v in d.items() if k in known and v is not None},
+                   extra={k: v for k, v in d.items() if k not in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``meta.json`` mapping (``None`` fields left out, ``extra`` merged)."""
+        out = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        return {**out, **self.extra}
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The ``data`` section of the run's config (empty when none was recorded)."""
+        return dict((self.config or {}).get("data") or {})
+
+    def training_corpus(self, language: str | None = None,
+                        cache_dir: str | None = None) -> dict[str, Any]:
+        """The record of the corpus it was trained on (``{"dir", ...}``; a multilingual
+        checkpoint's for ``language``), its dir moved from the cache it was built in
+        (``config.data.cache_dir``) to ``cache_dir`` when given (a cache moved or copied;
+        a dir outside the old cache stays)."""
+        corpus = dict(self.corpus or {})
+        if self.kind == "multilingual":
+            corpus = dict(corpus.get(language or "") or {})
+        built = self.data.get("cache_dir")
+        if cache_dir and built and corpus.get("dir"):
+            old = Path(str(built)).expanduser().resolve()
+            d = Path(str(corpus["dir"])).expanduser().resolve()
+            if d.is_relative_to(old):
+                corpus["dir"] = str(Path(cache_dir).expanduser().resolve() / d.relative_to(old))
+        return corpus
+
+
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: the model (on CPU), its vocabulary and metadata."""
@@ -51,11 +138,11 @@ class Checkpoint:
     path: Path
     model: CTCModel
     vocab: Vocabulary | None  # None: a pretrained encoder without a head (SSL weights)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: CheckpointMeta
 
     @property
     def language(self) -> str:
-        return str(self.meta.get("language", ""))
+        return self.meta.language or ""
 
 
 def git_commit() -> str | None:
@@ -132,7 +219,7 @@ def pointer_name(f: Path) -> str:
     return name
 
 
-def read_meta(ckpt: Path) -> dict[str, Any]:
+def read_meta(ckpt: Path) -> CheckpointMeta:
     """``meta.json`` of a checkpoint directory; a clear error when missing or corrupt."""
     f = ckpt / "meta.json"
     try:
@@ -143,10 +230,7 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
         raise UserError(f"corrupt checkpoint metadata {f}: {e}") from None
     if not isinstance(meta, dict):
         raise UserError(f"corrupt checkpoint metadata {f}: not a JSON object")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise FormatMismatch(f"{f}: checkpoint format {meta.get('format_version')!r}, this asrtl "
-                         f"reads format {FORMAT_VERSION}")
-    return meta
+    return CheckpointMeta.from_dict(meta, f)
 
 
 def damage(ckpt: Path) -> str | None:
@@ -200,14 +284,16 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
-    if meta.get("kind", "ctc") != "ctc":
-        raise UserError(f"checkpoint {ckpt} is a {meta['kind']} model, not a CTC acoustic "
+    if meta.kind != "ctc":
+        raise UserError(f"checkpoint {ckpt} is a {meta.kind} model, not a CTC acoustic "
                         f"model")
-    cfg = ModelConfig.from_dict(meta["architecture"])
+    cfg = ModelConfig.from_dict(meta.architecture)
     if expect is not None and expect != cfg:
         raise UserError(f"checkpoint {ckpt} has another architecture: "
                          + ", ".join(cfg.differences(expect)))
-    vocab = Vocabulary(list(meta["vocab"]))
+    if meta.vocab is None:
+        raise UserError(f"corrupt checkpoint metadata {ckpt / 'meta.json'}: no vocab")
+    vocab = Vocabulary(list(meta.vocab))
     if len(vocab) != cfg.vocab_size:
         raise UserError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
                         f"{cfg.vocab_size}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from asrtl.io import write_text_atomic
 from asrtl.models.ssl_weights import is_ssl_weights
-from asrtl.train.checkpoint import read_meta, resolve_checkpoint
+from asrtl.train.checkpoint import CheckpointMeta, read_meta, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,11 @@ def write_model_card(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     ckpt = resolve_checkpoint(run_dir)
     meta = read_meta(ckpt)
-    run = _read_json(run_dir / "run.json") or meta.get("config") or {}
+    run = _read_json(run_dir / "run.json") or meta.config or {}
     summary = _read_json(run_dir / "summary.json")
     copy_report = _read_json(run_dir / "copy_report.json")
     results = _results(run_dir)
-    languages = list(meta.get("languages") or [meta.get("language", "unknown")])
+    languages = list(meta.languages or [meta.language or "unknown"])
     corpora = _corpora(meta, languages)
     text = "\n".join([
         _front_matter(meta, languages, corpora, results),
@@ -83,10 +83,10 @@ def _results(run_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _corpora(meta: dict[str, Any], languages: list[str]) -> dict[str, dict[str, Any]]:
+def _corpora(meta: CheckpointMeta, languages: list[str]) -> dict[str, dict[str, Any]]:
     """Per language: the corpus ``source``, ``dir`` and its ``summary.json`` (if still there)."""
-    corpus = meta.get("corpus") or {}
-    per_lang = corpus if meta.get("kind") == "multilingual" else {languages[0]: corpus}
+    corpus = meta.corpus or {}
+    per_lang = corpus if meta.kind == "multilingual" else {languages[0]: corpus}
     out = {}
     for lang in languages:
         c = dict(per_lang.get(lang) or {})
@@ -124,7 +124,7 @@ def _headline(results: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, 
     return {name: s for name, s in results if name.rsplit("/", 1)[-1] in ("test", "test-beam")}
 
 
-def _front_matter(meta: dict[str, Any], languages: list[str],
+def _front_matter(meta: CheckpointMeta, languages: list[str],
                   corpora: dict[str, dict[str, Any]],
                   results: list[tuple[str, dict[str, Any]]]) -> str:
     isos = [_iso(lang, corpora[lang]) for lang in languages]
@@ -153,12 +153,12 @@ def _front_matter(meta: dict[str, Any], languages: list[str],
     return "\n".join(lines) + "\n"
 
 
-def _overview(run_dir: Path, ckpt: Path, meta: dict[str, Any], languages: list[str]) -> str:
-    arch = meta["architecture"]
+def _overview(run_dir: Path, ckpt: Path, meta: CheckpointMeta, languages: list[str]) -> str:
+    arch = meta.architecture
     params = _num_parameters(ckpt)
     names = ", ".join(lang.capitalize() for lang in languages)
     kind = ("multilingual CTC model (shared encoder, one output layer per language)"
-            if meta.get("kind") == "multilingual" else "CTC model")
+            if meta.kind == "multilingual" else "CTC model")
     lines = [f"# {run_dir.name}: {names} speech recognition (asrtl)", "",
              f"A {arch.get('name')} {arch.get('encoder')} {kind} that transcribes {names} "
              f"speech into graphemes, trained with asrtl.", "", "## Model", "",
@@ -167,23 +167,23 @@ def _overview(run_dir: Path, ckpt: Path, meta: dict[str, Any], languages: list[s
              f"{arch.get('num_layers')} layers, dim {arch.get('dim')}, {arch.get('heads')} "
              f"heads, ffn {arch.get('ffn_dim')}, 4x convolutional subsampling |",
              f"| parameters | {params:,} ({params / 1e6:.2f} M) |"]
-    if meta.get("kind") == "multilingual":
-        vocab = ", ".join(f"{lang} {len(v)}" for lang, v in meta["vocabs"].items())
+    if meta.kind == "multilingual":
+        vocab = ", ".join(f"{lang} {len(v)}" for lang, v in (meta.vocabs or {}).items())
     else:
-        vocab = str(len(meta.get("vocab", [])))
-    feats = meta.get("features") or {}
+        vocab = str(len(meta.vocab or []))
+    feats = meta.features or {}
     lines += [f"| output tokens | {vocab} (graphemes, blank, `<unk>`, word boundary `\\|`) |",
               f"| input | {feats.get('sample_rate', 16000)} Hz mono audio; "
               f"{feats.get('num_mel_bins', arch.get('num_mel_bins'))}-dim log-mel filterbanks, "
               f"CMVN {feats.get('cmvn', 'utterance')} |",
-              f"| checkpoint | `{_relative(ckpt, run_dir)}` (step {meta.get('step')}, "
-              f"epoch {meta.get('epoch')}) |"]
-    valid = (meta.get("metrics") or {}).get("valid") or {}
+              f"| checkpoint | `{_relative(ckpt, run_dir)}` (step {meta.step}, "
+              f"epoch {meta.epoch}) |"]
+    valid = (meta.metrics or {}).get("valid") or {}
     if "valid_wer" in valid:
         lines.append(f"| dev WER / CER at this checkpoint | {100 * valid['valid_wer']:.1f}% / "
                      f"{100 * valid.get('valid_cer', float('nan')):.1f}% |")
-    if meta.get("git_commit"):
-        lines.append(f"| asrtl commit | `{meta['git_commit']}` |")
+    if meta.git_commit:
+        lines.append(f"| asrtl commit | `{meta.git_commit}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -217,9 +217,9 @@ def _data_section(run: dict[str, Any], corpora: dict[str, dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
-def _transfer_section(meta: dict[str, Any], summary: dict[str, Any] | None,
+def _transfer_section(meta: CheckpointMeta, summary: dict[str, Any] | None,
                       copy_report: dict[str, Any] | None) -> str:
-    parent = meta.get("parent")
+    parent = meta.parent
     if not parent and not copy_report:
         return "## Parent model\n\nNone: trained from scratch.\n"
     lines = ["## Parent model (transfer)", ""]
@@ -235,10 +235,9 @@ def _transfer_section(meta: dict[str, Any], summary: dict[str, Any] | None,
             except (OSError, ValueError):
                 lines.append("  (no longer readable here)")
         if parent_meta:
-            corpus = parent_meta.get("corpus") or {}
-            lines.append(f"- parent language: {parent_meta.get('language')} "
-                         f"({corpus.get('source', 'unknown') if isinstance(corpus, dict) else ''}"
-                         f" data)")
+            corpus = parent_meta.corpus or {}
+            lines.append(f"- parent language: {parent_meta.language} "
+                         f"({corpus.get('source', 'unknown')} data)")
     else:
         lines.append("- no parent: a from-scratch baseline of a transfer study")
     if summary:
@@ -276,7 +275,7 @@ def _results_section(results: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _licence_section(corpora: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
+def _licence_section(corpora: dict[str, dict[str, Any]], meta: CheckpointMeta) -> str:
     lines = ["## Licence", "",
              "- asrtl, the code that trained and runs this model, is Apache-2.0."]
     if any(c.get("source") == "embedded" for c in corpora.values()):
@@ -290,15 +289,15 @@ def _licence_section(corpora: dict[str, dict[str, Any]], meta: dict[str, Any]) -
         lines.append(f"- User corpora ({', '.join(others)}): the weights derive from that "
                      f"audio and its transcripts; their own licence decides how the model may "
                      f"be shared.")
-    if meta.get("parent"):
+    if meta.parent:
         lines.append("- The parent checkpoint's training data and its licence carry over to "
                      "this model.")
     lines.append("- The card's `license: other` stands for these notes.")
     return "\n".join(lines) + "\n"
 
 
-def _usage_section(run_dir: Path, meta: dict[str, Any], languages: list[str]) -> str:
-    lang_arg = f', language="{languages[0]}"' if meta.get("kind") == "multilingual" else ""
+def _usage_section(run_dir: Path, meta: CheckpointMeta, languages: list[str]) -> str:
+    lang_arg = f', language="{languages[0]}"' if meta.kind == "multilingual" else ""
     lang_override = f" language={languages[0]}" if lang_arg else ""
     return "\n".join([
         "## How to use", "",

@@ -172,8 +172,7 @@ class RunState:
         """After damaged checkpoints were set aside: ``latest.json`` names ``resumed``, and
         ``best.json`` the best as of ``resumed`` (its trainer state's) when that one is whole,
         else it is removed (the resumed run chooses again at its next epoch's end)."""
-        meta = read_meta(resumed)
-        self._point_latest(resumed.name, meta)
+        self._point_latest(resumed.name, read_meta(resumed).to_dict())
         best_file = self.ckpt_dir / "best.json"
         named = self.best().get("name")
         if named is None or damage(self.ckpt_dir / str(named)) is None:
@@ -250,7 +249,7 @@ class RunState:
         path = self.latest()
         if path is None:
             return Progress(), None
-        there = ModelConfig.from_dict(read_meta(path)["architecture"])
+        there = ModelConfig.from_dict(read_meta(path).architecture)
         if there != model.cfg:
             raise UserError(f"checkpoint {path} has another architecture: "
                              + ", ".join(there.differences(model.cfg)))

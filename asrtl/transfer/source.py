@@ -16,7 +16,7 @@ from asrtl.layout import RunLayout, finished_files, is_finished
 from asrtl.models.ctc import TRAINING_SETTINGS, ModelConfig
 from asrtl.models.ssl_weights import is_ssl_weights, load_ssl_encoder
 from asrtl.multilingual.model import load_source
-from asrtl.train.checkpoint import Checkpoint, load_checkpoint
+from asrtl.train.checkpoint import FORMAT_VERSION, Checkpoint, CheckpointMeta, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
             preset = ModelConfig.from_dict({**cfg.model, "vocab_size": 0})
             model, meta = load_ssl_encoder(source_checkpoint, preset,
                                            bool(cfg.get("source_allow_pickle", False)))
-            return Checkpoint(path=Path(source_checkpoint), model=model, vocab=None, meta=meta)
+            record = CheckpointMeta(FORMAT_VERSION, model.cfg.to_dict(), kind="ssl", extra=meta)
+            return Checkpoint(path=Path(source_checkpoint), model=model, vocab=None,
+                              meta=record)
         return load_source(source_checkpoint)
     if source == "none":
         return None

@@ -95,10 +95,13 @@ def test_decode_and_transcribe_honour_data_cache_dir(pretrained, cache_dir, shar
     # decode: the beam search's training words, too
     from asrtl.errors import MissingInput
     from asrtl.eval.decode import lexicon_words
+    from asrtl.train.checkpoint import CheckpointMeta
 
-    assert lexicon_words("train", meta, cache_dir=str(moved)) == lexicon_words("train", meta)
+    record = CheckpointMeta.from_dict(meta, "meta.json")
+    assert lexicon_words("train", record.training_corpus(cache_dir=str(moved))) == \
+        lexicon_words("train", record.training_corpus())
     with pytest.raises(MissingInput, match=str(empty)):
-        lexicon_words("train", meta, cache_dir=str(empty))
+        lexicon_words("train", record.training_corpus(cache_dir=str(empty)))
     res = _run("decode", f"checkpoint={pretrained}", f"data.cache_dir={moved}", "decode=beam",
                "beam_size=8", f"exp_dir={exp}", cache=cache_dir)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -53,7 +53,7 @@ def test_checkpoint_is_asrtl_format_and_not_an_acoustic_model(ranked):
     from asrtl.train.checkpoint import load_checkpoint
 
     model, meta = load_lid(ranked)
-    assert meta["languages"] == ["assamese", "thai", "turkish"] and meta["kind"] == "lid"
+    assert meta.languages == ["assamese", "thai", "turkish"] and meta.kind == "lid"
     assert (ranked / "checkpoints" / "latest.json").is_file()
     with pytest.raises(ValueError, match="not a CTC acoustic model"):
         load_checkpoint(ranked)

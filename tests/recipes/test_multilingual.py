@@ -42,10 +42,10 @@ def test_trains_every_language_and_records_its_heads(multilingual, tiny_corpora)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     # the checkpoint: languages and each head's vocabulary; round-trips exactly
     model, meta, ckpt = load_multilingual(run)
-    assert meta["kind"] == "multilingual" and meta["languages"] == ["bengali", "turkish"]
+    assert meta.kind == "multilingual" and meta.languages == ["bengali", "turkish"]
     for lang in ("bengali", "turkish"):
         vocab = Vocabulary.from_texts(cut_texts(tiny_corpora[lang].cuts("train")))
-        assert meta["vocabs"][lang] == vocab.tokens
+        assert meta.vocabs[lang] == vocab.tokens
         assert model.heads[lang].out_features == len(vocab)
     from safetensors.torch import load_file
     saved = load_file(str(ckpt / "model.safetensors"))

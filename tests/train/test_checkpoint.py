@@ -29,7 +29,7 @@ def test_round_trip(tmp_path):
     ck = load_checkpoint(path)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(ck.model.state_dict()[k], v)
-    assert ck.vocab == VOCAB and ck.meta["architecture"]["dim"] == 32
+    assert ck.vocab == VOCAB and ck.meta.architecture["dim"] == 32
     assert load_trainer_state(path)["step"] == 1  # weights_only=True load
     assert not list((tmp_path / "checkpoints").glob("*.tmp"))
 
@@ -67,3 +67,25 @@ def test_half_written_checkpoint_is_not_found(tmp_path):
     (tmp_path / "checkpoints" / "step-000009.tmp").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="no asrtl checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_meta_is_one_typed_record(tmp_path):
+    """``meta.json`` reads into :class:`CheckpointMeta`: named fields typed, a kind's own keys
+    kept in ``extra`` and written back as they were; a future format version is refused
+    naming it, a field of the wrong kind names the file and the field."""
+    import json
+
+    from asrtl.train.checkpoint import FORMAT_VERSION, CheckpointMeta, FormatMismatch, read_meta
+
+    path = save_checkpoint(tmp_path, "step-000001", CTCModel(CFG),
+                           {"vocab": VOCAB.tokens, "language": "xx", "step": 1,
+                            "adapt_ids": ["a", "b"]})
+    meta = read_meta(path)
+    assert meta.language == "xx" and meta.step == 1 and meta.kind == "ctc"
+    assert meta.extra == {"adapt_ids": ["a", "b"]}
+    written = json.loads((path / "meta.json").read_text())
+    assert meta.to_dict() == {"kind": "ctc", **written}  # the default kind made explicit
+    with pytest.raises(FormatMismatch, match=f"format {FORMAT_VERSION + 1}"):
+        CheckpointMeta.from_dict({**written, "format_version": FORMAT_VERSION + 1}, "m.json")
+    with pytest.raises(ValueError, match="m.json: languages is not a list"):
+        CheckpointMeta.from_dict({**written, "languages": "xx"}, "m.json")
