@@ -62,7 +62,7 @@ SLOWEST_FIRST = ["pretrained", "tiny_exp", "tests/recipes/test_study.py",
                  "tests/recipes/test_lid.py",
                  "tests/train/test_distributed.py", "tests/recipes/test_export.py",
                  "tests/recipes/test_multilingual.py", "tests/test_bench_gpu.py",
-                 "tests/train/test_training.py"]
+                 "tests/train/test_training.py", "tests/test_install.py"]
 
 
 def record(name: str, **values: Any) -> None:
