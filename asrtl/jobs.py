@@ -25,13 +25,15 @@ def run_recipe(name: str, args: list[str], threads: int | None = None) -> None:
     Raises:
         ValueError: the job failed, naming it.
     """
-    cmd = [sys.executable, "-m", f"asrtl.recipes.{name}", *args]
+    # -P: the working directory is not put on sys.path (another checkout there is not
+    # imported in place of this asrtl)
+    cmd = [sys.executable, "-P", "-m", f"asrtl.recipes.{name}", *args]
     log.info("running %s", " ".join(cmd[1:]))
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads),
                                         "MKL_NUM_THREADS": str(threads)}
     res = subprocess.run(cmd, env=env)
     if res.returncode != 0:
-        raise UserError(f"job failed (exit {res.returncode}): recipes/{name}.py "
+        raise UserError(f"job failed (exit {res.returncode}): asrtl {name} "
                         f"{' '.join(args)}")
 
 

@@ -186,6 +186,9 @@ def run_rank(exp: Path, candidates: list[str], target: str, setup: Setup = Setup
     sources reused, nothing retrained); its ranking.json, with the recipe's wall time."""
     run_dir = exp / "rank" / target
     out = run_dir / "ranking.json"
+    if out.is_file() and json.loads(out.read_text())["sources"] != list(candidates):
+        print(f"{out} ranked other candidates: ranking again", flush=True)
+        out.unlink()
     if not out.is_file():
         print(f"ranking sources for {target}", flush=True)
         sources = ",".join(candidates)
@@ -265,7 +268,7 @@ def evaluate_rankers(exp: Path, design: dict[str, list[str]], matrix: dict,
                      setup: Setup = Setup()) -> dict:
     """Every ranker's agreement with the measured matrix (the scratch baseline left out),
     per target and averaged."""
-    matrix = {t: {s: v for s, v in row.items() if s != "none"} for t, row in matrix.items()}
+    matrix = candidates_only(matrix)
     rankings = {t: run_rank(exp, c, t, setup) for t, c in design.items() if t in matrix}
     stored = {t: {k: r[k] for k in ("rankers", "ranking", "confidence", "zero_shot_cer",
                                     "wall_s", "recipe_wall_s")} for t, r in rankings.items()}
@@ -279,9 +282,19 @@ def evaluate_rankers(exp: Path, design: dict[str, list[str]], matrix: dict,
     return out
 
 
+def candidates_only(matrix: dict) -> dict:
+    """``matrix`` without the scratch baseline (``none``, which no ranker scores), and without
+    targets left with no source."""
+    rows = {t: {s: v for s, v in row.items() if s != "none"} for t, row in matrix.items()}
+    return {t: row for t, row in rows.items() if row}
+
+
 def judge_rankings(rankings: dict[str, dict], matrix: dict) -> dict:
     """``{"judged", "summary"}``: each ranker, ``combined_loto`` and the default's two forms
-    against the measured WER and CER."""
+    against the measured WER and CER (the targets with both a ranking and measured
+    candidates)."""
+    matrix = candidates_only(matrix)
+    rankings = {t: r for t, r in rankings.items() if t in matrix}
     out: dict = {"judged": {}, "summary": {}, "lofo_acoustic_share": {}}
     for metric in ("wer", "cer"):
         loto = loto_combined(rankings, matrix, metric)
@@ -323,7 +336,9 @@ def markdown(result: dict) -> str:
     shown = ("lid_posterior", "combined", "combined_halves", "combined_loto")
     lines += ["", "| target | best by WER (mean over seeds) | " + " | ".join(
         f"{n} pick" for n in shown) + " |", "|---|---|---|---|---|---|"]
-    for t, row in result["matrix"].items():
+    for t, row in candidates_only(result["matrix"]).items():
+        if t not in result["judged"]["wer"]["combined"]:
+            continue
         means = sorted((statistics.mean(v["wer"]), s) for s, v in row.items())
         best = ", ".join(f"{s} {100 * m:.1f}" for m, s in means[:3])
         picks = [result["judged"]["wer"][n][t]["pick"] for n in shown]
@@ -343,10 +358,13 @@ def main() -> None:
     parser.add_argument("--design", choices=list(DESIGNS), default="graded",
                         help="graded: the 7-language pool; decoupled: issue 30's 12 languages")
     parser.add_argument("--pool", nargs="+", help="these languages, each the others' candidate")
-    parser.add_argument("--exp", default="/tmp/ranking")
-    parser.add_argument("--out", default="bench/results/ranking.json")
+    parser.add_argument("--exp", help="default: /tmp/ranking, or /tmp/ranking-<design>")
+    parser.add_argument("--out", help="default: bench/results/ranking.json, or "
+                        "bench/results/ranking_<design>.json")
     args = parser.parse_args()
-    exp, out_path = Path(args.exp), REPO / args.out
+    suffix = "" if args.design == "graded" else f"_{args.design}"
+    exp = Path(args.exp or f"/tmp/ranking{suffix.replace('_', '-')}")
+    out_path = REPO / (args.out or f"bench/results/ranking{suffix}.json")
     result = json.loads(out_path.read_text()) if out_path.is_file() else {}
     if args.phase == "judge":
         if "rankings" not in result:

@@ -310,5 +310,5 @@ def _usage_section(run_dir: Path, meta: CheckpointMeta, languages: list[str]) ->
         "```", "",
         "or from the command line:", "",
         "```",
-        f"python recipes/transcribe.py checkpoint={run_dir}{lang_override} audio=[speech.wav]",
+        f"asrtl transcribe checkpoint={run_dir}{lang_override} audio=[speech.wav]",
         "```", ""])

@@ -62,7 +62,9 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
             preset = ModelConfig.from_dict({**cfg.model, "vocab_size": 0})
             model, meta = load_ssl_encoder(source_checkpoint, preset,
                                            bool(cfg.get("source_allow_pickle", False)))
-            record = CheckpointMeta(FORMAT_VERSION, model.cfg.to_dict(), kind="ssl", extra=meta)
+            record = CheckpointMeta.from_dict({**meta, "format_version": FORMAT_VERSION,
+                                               "architecture": model.cfg.to_dict()},
+                                              source_checkpoint)
             return Checkpoint(path=Path(source_checkpoint), model=model, vocab=None,
                               meta=record)
         return load_source(source_checkpoint)

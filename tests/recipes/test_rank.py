@@ -54,7 +54,7 @@ def test_every_ranker_puts_the_related_language_first(ranked):
     # another (-0.64), never two in the same build; the raw posterior over three classes is
     # tested in tests/recipes/test_lid.py. The combined ranking weighs the acoustic half and
     # the output-mapping half equally, so on two sources it follows the output half unless
-    # every acoustic ranker points the other way.
+    # every acoustic ranker points the other way (an exact tie, which ordered() breaks by name).
     lid = ["lid_posterior", "lid_posterior_calibrated", "lid_embedding"]
     for name, scores in out["rankers"].items():
         if name in ("ctc_probe", "logme", "units", *lid):
