@@ -9,16 +9,15 @@ They never import one another; a larger command runs others as jobs (:mod:`asrtl
 
 from __future__ import annotations
 
-import importlib
+import runpy
 
 NAMES = ("prepare", "pretrain", "decode", "transcribe", "export", "transfer", "lid", "rank",
          "study", "report", "speaker_adapt", "multilingual", "demo")
 
 
 def run(name: str) -> None:
-    """Runs recipe ``name`` on ``sys.argv[1:]``: its overrides checked first (one line for a
-    bad one), then its Hydra main."""
-    from asrtl.cli import check_overrides
-
-    check_overrides(name)
-    importlib.import_module(f"asrtl.recipes.{name}").main()
+    """Runs recipe ``name`` on ``sys.argv[1:]`` as ``python -m asrtl.recipes.<name>`` runs it
+    (its overrides checked first, one line for a bad one, then its Hydra main): the module
+    executed afresh as ``__main__`` on every call, so that what it imports is bound anew,
+    as in a new process."""
+    runpy.run_module(f"asrtl.recipes.{name}", run_name="__main__", alter_sys=True)
