@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from asrtl.models.ssl_weights import to_torchaudio
 from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.state import RunState, read_metrics
-from tests.conftest import SEED, TINY_DATA, _run, reached
+from tests.conftest import SEED, TINY_DATA, _run, reached, record
 from tests.helpers import hf_config, hf_names
 
 # the tiny (pre-LN) wav2vec 2.0 left the all-blank plateau by epoch 10-15 on four builds of the
@@ -34,16 +34,25 @@ def batch_s(tiny_corpora) -> str:
 @pytest.fixture(scope="module")
 def ssl_source(tiny_corpora, cache_dir, tmp_path_factory):
     """recipes/pretrain.py with model=wav2vec2_tiny on Turkish, until it emits text: until
-    its dev CER is at most 0.82, 60 epochs at most. At train.lr=1.5e-3 and the default
-    gradient clip (5) it fell onto the all-blank plateau and never left it in the corpus
-    build of data.seed=5 (dev CER 0.98 after 60 epochs); clipped at 1 and at lr 1e-3 it
-    stopped at epoch 28 there, and at 8-16 in the builds of seeds 0-2 and 7 (BENCHMARKS.md,
-    test suite)."""
-    exp = tmp_path_factory.mktemp("ssl-exp")
-    res = _run("pretrain", "language=turkish", "train.epochs=60", "train.stop_cer=0.82",
-               "train.lr=1e-3", "train.grad_clip=1.0", batch_s(tiny_corpora), *SSL_TRAIN,
-               f"exp_dir={exp}", cache=cache_dir)
-    assert res.returncode == 0, res.stderr[-3000:]
+    its dev CER is at most 0.82, 60 epochs at most, from a second initialisation (seed + 100)
+    when the first never leaves CTC's blank plateau. What the tests here check is the encoder
+    weights' path, not whether a from-scratch wav2vec 2.0 learns from 72 s of audio: over
+    seeds 0-9 each setting tried stayed on the plateau in one corpus build (train.lr=1.5e-3
+    with clip 5 in data.seed=5's, dev CER 0.98 after 60 epochs; lr 1e-3 with clip 1, now, in
+    data.seed=9's; BENCHMARKS.md, test suite); with lr 1e-3 and clip 1 it stopped at epochs
+    5-28 in the other nine."""
+    attempts = 0
+    for seed in (SEED, SEED + 100):
+        attempts += 1
+        exp = tmp_path_factory.mktemp("ssl-exp")
+        res = _run("pretrain", "language=turkish", "train.epochs=60", "train.stop_cer=0.82",
+                   "train.lr=1e-3", "train.grad_clip=1.0", batch_s(tiny_corpora),
+                   *[a for a in SSL_TRAIN if not a.startswith("seed=")], f"seed={seed}",
+                   f"exp_dir={exp}", cache=cache_dir)
+        assert res.returncode == 0, res.stderr[-3000:]
+        if min(r["valid_cer"] for r in read_metrics(exp / "pretrain" / "turkish")) <= 0.82:
+            break
+    record("ssl_source_attempts", attempts=attempts)
     reached(exp / "pretrain" / "turkish", 0.82, "ssl_source")
     return exp, load_checkpoint(exp / "pretrain" / "turkish")
 
@@ -64,8 +73,10 @@ def test_transfer_from_torchaudio_weights(ssl_source, cache_dir, tiny_corpora):
     # the target is the source's language: a fresh head on the loaded encoder must find what
     # the source's head knew (a tiny from-scratch wav2vec 2.0 helps Bengali too little to
     # test on: its CER moved 0.913 -> 0.889 in one trial and not at all in another)
+    # 20 epochs: from the source of data.seed=7 (stopped at epoch 8, just off the blank
+    # plateau) 12 left the target at dev CER 0.957 then 1.0; 20 reached 0.862
     res = _run("transfer", f"source_checkpoint={weights}", "target=turkish",
-               "target_hours=0.02", "train.epochs=12", "train.lr=1e-3", "strategy=ssl_finetune",
+               "target_hours=0.02", "train.epochs=20", "train.lr=1e-3", "strategy=ssl_finetune",
                "strategy.stage_epochs=3", batch_s(tiny_corpora), *SSL_TRAIN, f"exp_dir={exp}",
                cache=cache_dir)
     assert res.returncode == 0, res.stderr[-3000:]
