@@ -81,19 +81,19 @@ class ASRModel:
         vocab: its vocabulary.
         language: the language it transcribes.
         path: the checkpoint directory it was loaded from.
-        meta: the checkpoint's ``meta.json``.
+        meta: the checkpoint's ``meta.json`` (None: the model's architecture and vocabulary).
         device: where it runs.
     """
 
     def __init__(self, model: CTCModel, vocab: Vocabulary, language: str, path: Path,
-                 meta: CheckpointMeta, device: torch.device) -> None:
+                 meta: CheckpointMeta | None, device: torch.device) -> None:
         self.model = model.to(device).eval()
         self.vocab = vocab
         self.language = language
         self.path = path
-        self.meta = meta
+        self.meta = meta or CheckpointMeta.of(model, vocab)
         self.device = device
-        self.fbank = input_transform(model.cfg, meta.features).to(device)
+        self.fbank = input_transform(model.cfg, self.meta.features).to(device)
         self.frame_s = (model.cfg.samples_per_frame / Waveform.sample_rate
                         if model.cfg.raw_waveform
                         else SUBSAMPLING * self.fbank.hop / self.fbank.cfg.sample_rate)

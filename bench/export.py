@@ -78,7 +78,7 @@ def bench_model(preset: str, clips: list[np.ndarray], reps: int, threads: int) -
     torch.manual_seed(0)
     vocab = Vocabulary(["<blank>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz"])
     model = build_model(ModelConfig.from_dict({**arch, "vocab_size": len(vocab)}))
-    asr = ASRModel(model, vocab, "none", Path(preset), {}, torch.device("cpu"))
+    asr = ASRModel(model, vocab, "none", Path(preset), None, torch.device("cpu"))
     module = exportable(asr)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

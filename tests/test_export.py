@@ -26,7 +26,7 @@ def _asr(path: Path, encoder: str = "conformer", seed: int = 0) -> ASRModel:
     torch.manual_seed(seed)
     vocab = Vocabulary.from_texts(["the quick brown fox jumps over the lazy dog"])
     model = CTCModel(ModelConfig(**TINY_MODEL, encoder=encoder, vocab_size=len(vocab)))
-    return ASRModel(model, vocab, "english", path, {}, torch.device("cpu"))
+    return ASRModel(model, vocab, "english", path, None, torch.device("cpu"))
 
 
 def _padded(paths: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -108,6 +108,12 @@ class CheckpointMeta:
         out = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
         return {**out, **self.extra}
 
+    @classmethod
+    def of(cls, model: nn.Module, vocab: Vocabulary | None = None) -> CheckpointMeta:
+        """The record of a model built in memory: its architecture and vocabulary only."""
+        return cls(FORMAT_VERSION, model.cfg.to_dict(),
+                   vocab=None if vocab is None else list(vocab.tokens))
+
     @property
     def data(self) -> dict[str, Any]:
         """The ``data`` section of the run's config (empty when none was recorded)."""
@@ -138,7 +144,11 @@ class Checkpoint:
     path: Path
     model: CTCModel
     vocab: Vocabulary | None  # None: a pretrained encoder without a head (SSL weights)
-    meta: CheckpointMeta
+    meta: CheckpointMeta | None = None  # None: the model's architecture and vocabulary only
+
+    def __post_init__(self) -> None:
+        if self.meta is None:
+            self.meta = CheckpointMeta.of(self.model, self.vocab)
 
     @property
     def language(self) -> str:
