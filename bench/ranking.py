@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from asrtl.rank.combine import combine, half_weights, judge  # noqa: E402 (repo on the path)
+from asrtl.rank.combine import combine, judge  # noqa: E402 (repo on the path)
 from asrtl.rank.rankers import HALVES  # noqa: E402
 from asrtl.rank.run import DEFAULT_COMBINE  # noqa: E402
 
@@ -228,7 +228,7 @@ def default_forms(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, fl
     have = [r for r in DEFAULT_COMBINE if r in scores]
     acoustic = [r for r in have if r in HALVES["acoustic"]]
     return {"combined_acoustic": combine(scores, acoustic),
-            "combined_halves": combine(scores, have, half_weights(have, HALVES))}
+            "combined_halves": halves_at(scores, 0.5)}
 
 
 ACOUSTIC_SHARES = [i / 10 for i in range(11)]
@@ -365,27 +365,36 @@ def main() -> None:
     suffix = "" if args.design == "graded" else f"_{args.design}"
     exp = Path(args.exp or f"/tmp/ranking{suffix.replace('_', '-')}")
     out_path = REPO / (args.out or f"bench/results/ranking{suffix}.json")
+    design = ({t: [s for s in args.pool if s != t] for t in args.pool} if args.pool
+              else DESIGNS[args.design])
+    run_bench(args.phase, exp, out_path, design, args.seeds, Setup(),
+              {"bench": "ranking", "design": args.design if not args.pool else "pool",
+               "pool": languages(design)})
+
+
+def run_bench(phase: str, exp: Path, out_path: Path, design: dict[str, list[str]],
+              seeds: list[int], setup: Setup, described: dict) -> None:
+    """One phase of a bench (``matrix``, ``rank``, ``all`` or ``judge``) into ``out_path``
+    (what it held is kept and updated; ``described``: what the bench records of itself),
+    then its tables printed. bench/real_transfer.py runs through it too."""
     result = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    if args.phase == "judge":
+    if phase == "judge":
         if "rankings" not in result:
             raise SystemExit(f"{out_path}: no stored rankings to judge; run the rank phase")
         result.update(judge_rankings(result["rankings"], result["matrix"]))
         out_path.write_text(json.dumps(result, indent=1) + "\n")
         print(markdown(result))
         return
-    design = ({t: [s for s in args.pool if s != t] for t in args.pool} if args.pool
-              else DESIGNS[args.design])
-    result.update(bench="ranking", design=args.design if not args.pool else "pool",
-                  pool=languages(design), candidates=design, seeds=args.seeds,
-                  small_hours=SMALL, large_hours=LARGE, jobs=JOBS)
-    if args.phase in ("matrix", "all"):
-        walls = build_matrix(exp, design, args.seeds)
+    result.update(described, candidates=design, seeds=seeds, small_hours=setup.small,
+                  large_hours=setup.large, jobs=list(setup.jobs))
+    if phase in ("matrix", "all"):
+        walls = build_matrix(exp, design, seeds, setup)
         result["matrix_walls_s"] = {**result.get("matrix_walls_s", {}),
                                     **{k: round(v, 1) for k, v in walls.items()}}
-    result["matrix"] = read_matrix(exp, design, args.seeds)
+    result["matrix"] = read_matrix(exp, design, seeds, scratch=setup.scratch)
     out_path.write_text(json.dumps(result, indent=1) + "\n")
-    if args.phase in ("rank", "all"):
-        result.update(evaluate_rankers(exp, design, result["matrix"]))
+    if phase in ("rank", "all"):
+        result.update(evaluate_rankers(exp, design, result["matrix"], setup))
         out_path.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({t: {s: round(statistics.mean(v["wer"]), 3) for s, v in row.items()}
                       for t, row in result["matrix"].items()}, indent=1))

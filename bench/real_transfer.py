@@ -23,23 +23,13 @@ prompts are translations of one list, so sources and targets say the same things
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-from ranking import (  # noqa: E402 (bench/ on the path first)
-    JOBS,
-    Setup,
-    build_matrix,
-    evaluate_rankers,
-    judge_rankings,
-    markdown,
-    read_matrix,
-)
+from ranking import JOBS, Setup, run_bench  # noqa: E402 (bench/ on the path first)
 
 CSV = REPO.parent / "shared" / "realspeech" / "manifest.csv"
 # language: (iso, lang.<iso> overrides)
@@ -71,34 +61,12 @@ def main() -> None:
     parser.add_argument("--exp", default="/tmp/real-transfer")
     parser.add_argument("--out", default="bench/results/real_transfer.json")
     args = parser.parse_args()
-    exp, out_path = Path(args.exp), REPO / args.out
-    result = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    if args.phase == "judge":
-        if "rankings" not in result:
-            raise SystemExit(f"{out_path}: no stored rankings to judge; run the rank phase")
-        result.update(judge_rankings(result["rankings"], result["matrix"]))
-        out_path.write_text(json.dumps(result, indent=1) + "\n")
-        print(markdown(result))
-        return
     design = {t: [s for s in args.pool if s != t] for t in args.pool}
     setup = Setup(small=args.target_hours, large=args.source_hours, jobs=tuple(JOBS),
                   extra=tuple(corpus_overrides(args.pool)), scratch=True)
-    result.update(bench="real_transfer", pool=args.pool, candidates=design, seeds=args.seeds,
-                  small_hours=setup.small, large_hours=setup.large, jobs=JOBS,
-                  corpora={lang: CORPORA[lang][1] for lang in args.pool})
-    if args.phase in ("matrix", "all"):
-        walls = build_matrix(exp, design, args.seeds, setup)
-        result["matrix_walls_s"] = {**result.get("matrix_walls_s", {}),
-                                    **{k: round(v, 1) for k, v in walls.items()}}
-    result["matrix"] = read_matrix(exp, design, args.seeds, scratch=True)
-    out_path.write_text(json.dumps(result, indent=1) + "\n")
-    if args.phase in ("rank", "all"):
-        result.update(evaluate_rankers(exp, design, result["matrix"], setup))
-        out_path.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({t: {s: round(statistics.mean(v["wer"]), 3) for s, v in row.items()}
-                      for t, row in result["matrix"].items()}, indent=1))
-    if "summary" in result:
-        print(markdown(result))
+    run_bench(args.phase, Path(args.exp), REPO / args.out, design, args.seeds, setup,
+              {"bench": "real_transfer", "pool": args.pool,
+               "corpora": {lang: CORPORA[lang][1] for lang in args.pool}})
 
 
 if __name__ == "__main__":
