@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.conftest import REPO
 
 # docs/architecture.md's order; one layer may hold several packages, which do not import each other
-LAYERS = [("errors", "conf"), ("settings", "io", "layout"), ("data",), ("models",), ("eval",),
+LAYERS = [("errors", "conf"), ("settings", "io", "layout"), ("records",), ("data",), ("models",),
+          ("eval",),
           ("train",),
           ("lid", "adapt", "multilingual"), ("transfer",), ("rank",),
           ("study", "api", "jobs", "cli"), ("export",), ("recipes",)]

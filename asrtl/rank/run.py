@@ -28,6 +28,7 @@ from asrtl.rank.rankers import (
     needs,
     run_rankers,
 )
+from asrtl.records import Ranking
 from asrtl.train.checkpoint import resolve_checkpoint
 from asrtl.train.loop import TrainConfig
 from asrtl.transfer.source import resolve_source, source_budget
@@ -159,9 +160,9 @@ def plan(cfg: Any) -> Plan:
                 time.perf_counter() - t0)
 
 
-def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
-    """Ranks ``cfg.sources`` for ``cfg.target``: the ``ranking.json`` content (see
-    ``recipes/rank.py``).
+def rank(cfg: Any, req: Plan, device: torch.device) -> Ranking:
+    """Ranks ``cfg.sources`` for ``cfg.target``: the record ``recipes/rank.py`` saves as
+    ``ranking.json``.
 
     Raises:
         MissingInput: a source without a model (``asrtl.jobs.pretrain_missing`` trains
@@ -189,13 +190,12 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> dict[str, Any]:
     scores, ranker_walls = run_rankers(inputs, list(dict.fromkeys(req.names + req.chosen)))
     combined = combine(scores, req.chosen, req.weights)
     shown = {r: scores[r] for r in req.names if r != "combined"}
-    return {"target": target, "sources": sources,
-            "rankers": {**shown, "combined": combined},
-            "ranking": ordered(combined),
-            "confidence": {**confidence(scores, req.chosen, combined),
-                           "weights": req.weights},
-            "halves": halves(scores, HALVES),
-            "zero_shot_cer": {s: round(inputs.source_pass(s).cer, 4) for s in sources}
-            if "models" in want else None,
-            "target_utterances": len(req.cuts),
-            "wall_s": {**{k: round(v, 2) for k, v in walls.items()}, **ranker_walls}}
+    return Ranking(
+        target=target, sources=sources, rankers={**shown, "combined": combined},
+        ranking=ordered(combined),
+        confidence={**confidence(scores, req.chosen, combined), "weights": req.weights},
+        halves=halves(scores, HALVES),
+        zero_shot_cer={s: round(inputs.source_pass(s).cer, 4) for s in sources}
+        if "models" in want else None,
+        target_utterances=len(req.cuts),
+        wall_s={**{k: round(v, 2) for k, v in walls.items()}, **ranker_walls})

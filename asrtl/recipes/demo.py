@@ -20,10 +20,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, lang_args, recipe
-from asrtl.io import read_json
 from asrtl.jobs import pretrain_sources, run_recipe, sweep
 from asrtl.layout import RunLayout, result_file
 from asrtl.rank.run import check_sources
+from asrtl.records import Ranking, TransferSummary
 
 
 @hydra.main(config_path="../conf", config_name="demo", version_base="1.3")
@@ -45,8 +45,8 @@ def main(cfg: DictConfig) -> None:
         run_recipe("rank", [f"target={target}", f"sources=[{','.join(sources)}]",
                             f"target_hours={small}", f"source_hours={large}",
                             "train_missing=false", *common, *cfg.rank])
-    ranking = read_json(ranking_file, "ranking")
-    order = [r["source"] for r in ranking["ranking"]]
+    ranking = Ranking.load(ranking_file)
+    order = ranking.order
     chosen = [order[0], order[-1], "none"]  # the top-ranked, the bottom-ranked, scratch
     summary = {s: result_file(runs.transfer(s, target, "finetune"), "transfer") for s in chosen}
     sweep("transfer", {"source": [s for s in chosen if not summary[s].is_file()],
@@ -57,15 +57,15 @@ def main(cfg: DictConfig) -> None:
     print("| source | rank | combined score | test WER % | test CER % | train s |")
     print("|---|---|---|---|---|---|")
     for s in chosen:
-        out = read_json(summary[s], "transfer summary")
+        out = TransferSummary.load(summary[s])
         rank = f"{order.index(s) + 1} of {len(order)}" if s in order else "-"
-        score = f"{ranking['rankers']['combined'][s]:.2f}" if s in order else "-"
+        score = f"{ranking.rankers['combined'][s]:.2f}" if s in order else "-"
         label = s if s != "none" else "none (no pretraining)"
-        print(f"| {label} | {rank} | {score} | {out['wer_percent']:.1f} | "
-              f"{out['cer_percent']:.1f} | {out['wall_s']:.0f} |")
-    conf = ranking["confidence"]
+        print(f"| {label} | {rank} | {score} | {out.wer_percent:.1f} | "
+              f"{out.cer_percent:.1f} | {out.wall_s or 0:.0f} |")
+    conf = ranking.confidence
     print(f"\nRanking: {' > '.join(order)} ({conf['top_agreement']:.0%} of the combined rankers "
-          f"put {conf['top']} first; ranking took {sum(ranking['wall_s'].values()):.0f} s)")
+          f"put {conf['top']} first; ranking took {sum(ranking.wall_s.values()):.0f} s)")
     print(f"Files: {ranking_file}, {runs.transfer('<source>', target, 'finetune')}/"
           f"{{summary.json,results/}}; this run: {time.perf_counter() - t0:.0f} s")
 

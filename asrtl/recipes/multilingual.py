@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, print_scores, recipe
 from asrtl.eval.config import DecodeConfig
-from asrtl.io import write_json_atomic
 from asrtl.multilingual.train import train_multilingual
+from asrtl.records import MultilingualSummary
 from asrtl.settings import checked
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
@@ -38,11 +38,11 @@ def main(cfg: DictConfig) -> None:
                              OmegaConf.to_container(cfg, resolve=True))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
-    write_json_atomic(run_dir / "summary.json", {
-        "languages": list(cfg.languages), "temperature": cfg.temperature,
-        "sampling": out["probs"], "checkpoint": str(out["checkpoint"]),
-        "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
-        "scores": out["scores"]})
+    MultilingualSummary(
+        languages=list(cfg.languages), temperature=float(cfg.temperature),
+        sampling=out["probs"], checkpoint=str(out["checkpoint"]), scores=out["scores"],
+        steps=out["fit"]["steps"], wall_s=out["fit"]["train_wall_s"],
+    ).save(run_dir / "summary.json")
     write_model_card(run_dir)
     for lang, by_split in out["scores"].items():
         print_scores(lang, by_split, f"multilingual {out['checkpoint'].name}")

@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
 from asrtl.eval.config import DecodeConfig
-from asrtl.io import write_json_atomic
 from asrtl.jobs import pretrain_missing
 from asrtl.rank.rankers import needs
 from asrtl.rank.run import plan, rank
@@ -45,16 +44,15 @@ def main(cfg: DictConfig) -> None:
         pretrain_missing(cfg.exp_dir, [str(s) for s in cfg.sources],
                          source_budget(cfg.source_hours, cfg.target_hours), cfg, device)
     result = rank(cfg, req, device)
-    write_json_atomic(run_dir / "ranking.json", result)
-    names = list(result["rankers"])
+    result.save(run_dir / "ranking.json")
+    names = list(result.rankers)
     print(f"{'source':<14}" + "".join(f"{n[:12]:>13}" for n in names))
-    for row in result["ranking"]:
-        print(f"{row['source']:<14}" + "".join(
-            f"{result['rankers'][n][row['source']]:>13.4g}" for n in names))
-    conf = result["confidence"]
-    print(f"best source for {result['target']}: {conf['top']} ({conf['top_agreement']:.0%} of "
+    for source in result.order:
+        print(f"{source:<14}" + "".join(f"{result.rankers[n][source]:>13.4g}" for n in names))
+    conf = result.confidence
+    print(f"best source for {result.target}: {conf['top']} ({conf['top_agreement']:.0%} of "
           f"the combined rankers agree; Kendall's W {conf['kendall_w']})")
-    split = result["halves"]
+    split = result.halves
     if split.get("agree") is False:
         acoustic, output = split["acoustic"], split["output"]
         print(f"the rankers disagree: the acoustic ones ({', '.join(acoustic['rankers'])}) "

@@ -35,6 +35,7 @@ from asrtl.io import write_json_atomic
 from asrtl.jobs import pretrain_missing
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
+from asrtl.records import TransferSummary
 from asrtl.train import distributed
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
@@ -96,18 +97,19 @@ def main(cfg: DictConfig) -> None:
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
     greedy = out["scores"]["test"]
-    summary = {"source": cfg.source, "target": cfg.target, "strategy": strategy.name,
-               "source_checkpoint": str(source.path) if source else None,
-               "source_hours": source.meta.data.get("hours") if source else None,
-               "target_hours": cfg.target_hours, "wer": greedy["wer"], "cer": greedy["cer"],
-               "wer_percent": greedy["wer_percent"], "cer_percent": greedy["cer_percent"],
-               "beam": out["scores"].get("test-beam"), "epochs": train_cfg.epochs,
-               "steps": out["fit"]["steps"], "wall_s": out["fit"]["train_wall_s"],
-               "device": str(device), "seed": cfg.seed, "copy": report.summary()}
-    write_json_atomic(run_dir / "summary.json", summary)
+    summary = TransferSummary(
+        source=cfg.source, target=cfg.target, strategy=strategy.name,
+        source_checkpoint=str(source.path) if source else None,
+        source_hours=source.meta.data.get("hours") if source else None,
+        target_hours=cfg.target_hours, wer=greedy["wer"], cer=greedy["cer"],
+        wer_percent=greedy["wer_percent"], cer_percent=greedy["cer_percent"],
+        beam=out["scores"].get("test-beam"), epochs=train_cfg.epochs,
+        steps=out["fit"]["steps"], wall_s=out["fit"]["train_wall_s"], device=str(device),
+        seed=cfg.seed, copy=report.summary())
+    summary.save(run_dir / "summary.json")
     write_model_card(run_dir)
     print(f"{cfg.source} -> {cfg.target} ({strategy.name}): WER "
-          f"{summary['wer_percent']:.1f}% CER {summary['cer_percent']:.1f}% (greedy)")
+          f"{summary.wer_percent:.1f}% CER {summary.cer_percent:.1f}% (greedy)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 from asrtl.data.manifest import describe_corpus
 from asrtl.errors import MissingInput, UserError
 from asrtl.io import read_json, write_json_atomic, write_text_atomic
+from asrtl.records import Ranking, TransferSummary
 from asrtl.study.layout import StudyLayout, best_source, lid_scores, rank_by_score
 
 
@@ -26,6 +27,14 @@ def _read(study: Path, rel: str, missing: list[str]) -> dict | None:
 
 
 def _score(study: Path, rel: str, missing: list[str]) -> dict | None:
+    """The test WER and CER of a run's result file: a transfer's ``summary.json``
+    (:class:`TransferSummary`), else a pretraining run's ``scores.json``."""
+    if Path(rel).name == "summary.json":
+        if not (study / rel).is_file():
+            missing.append(rel)
+            return None
+        s = TransferSummary.load(study / rel)
+        return {"wer": s.wer, "cer": s.cer, "file": rel}
     d = _read(study, rel, missing)
     return None if d is None else {"wer": d["wer"], "cer": d["cer"], "file": rel}
 
@@ -50,11 +59,11 @@ def predictors(study: Path, lay: StudyLayout, langs: list[str], metric: Any) -> 
         f = study / lay.ranking(t)
         if not f.is_file():
             continue
-        ranking = read_json(f, "ranking")
-        wer = {s: [metric(f"{s}->{t}", "wer")] for s in ranking["sources"]}
+        ranking = Ranking.load(f)
+        wer = {s: [metric(f"{s}->{t}", "wer")] for s in ranking.sources}
         if any(v[0] is None for v in wer.values()):
             continue
-        for name, scores in ranking["rankers"].items():
+        for name, scores in ranking.rankers.items():
             per.setdefault(name, {})[t] = judge(scores, wer)
     summary = {}
     for name, targets in per.items():

@@ -14,8 +14,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from asrtl.errors import UserError
 from asrtl.io import write_text_atomic
 from asrtl.models.ssl_weights import is_ssl_weights
+from asrtl.records import TransferSummary
 from asrtl.train.checkpoint import CheckpointMeta, read_meta, resolve_checkpoint
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ def write_model_card(run_dir: Path) -> Path:
     ckpt = resolve_checkpoint(run_dir)
     meta = read_meta(ckpt)
     run = _read_json(run_dir / "run.json") or meta.config or {}
-    summary = _read_json(run_dir / "summary.json")
+    summary = _transfer_summary(run_dir / "summary.json")
     copy_report = _read_json(run_dir / "copy_report.json")
     results = _results(run_dir)
     languages = list(meta.languages or [meta.language or "unknown"])
@@ -67,6 +69,14 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _transfer_summary(path: Path) -> TransferSummary | None:
+    """A transfer run's summary; None for another run's, a missing or an unreadable one."""
+    try:
+        return TransferSummary.load(path)
+    except UserError:  # MissingInput included
         return None
 
 
@@ -217,7 +227,7 @@ def _data_section(run: dict[str, Any], corpora: dict[str, dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
-def _transfer_section(meta: CheckpointMeta, summary: dict[str, Any] | None,
+def _transfer_section(meta: CheckpointMeta, summary: TransferSummary | None,
                       copy_report: dict[str, Any] | None) -> str:
     parent = meta.parent
     if not parent and not copy_report:
@@ -242,10 +252,10 @@ def _transfer_section(meta: CheckpointMeta, summary: dict[str, Any] | None,
         lines.append("- no parent: a from-scratch baseline of a transfer study")
     if summary:
         for key in ("source", "target", "strategy", "source_hours", "target_hours"):
-            if summary.get(key) is not None:
-                lines.append(f"- {key.replace('_', ' ')}: {summary[key]}")
-        if summary.get("copy"):
-            lines.append(f"- layer copy: {summary['copy']}")
+            if getattr(summary, key) is not None:
+                lines.append(f"- {key.replace('_', ' ')}: {getattr(summary, key)}")
+        if summary.copy:
+            lines.append(f"- layer copy: {summary.copy}")
     elif copy_report:
         lines.append(f"- copied layers: {', '.join(copy_report.get('layers') or []) or 'none'};"
                      f" frozen tensors: {len(copy_report.get('frozen') or [])}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from asrtl.records import Ranking, TransferSummary
 from asrtl.study.layout import StudyLayout
 from asrtl.study.report import collect, spearman, write_report
 
@@ -27,6 +28,13 @@ def _write(root: Path, rel: str, data: dict) -> None:
     (root / rel).write_text(json.dumps(data))
 
 
+def _summary(root: Path, rel: str, source: str, target: str, wer: float, cer: float) -> None:
+    """A transfer's summary.json as recipes/transfer.py writes it."""
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    TransferSummary(source=source, target=target, strategy=Path(rel).parent.name, wer=wer,
+                    cer=cer, wer_percent=100 * wer, cer_percent=100 * cer).save(root / rel)
+
+
 @pytest.fixture
 def study(tmp_path) -> Path:
     _write(tmp_path, "study.json", {
@@ -35,10 +43,10 @@ def study(tmp_path) -> Path:
         "focus": {"target": "bengali", "source": "assamese", "chosen_by": "LID"}})
     for (s, t), w in WER.items():
         rel = LAY.scratch_small(t) if s == "none" else LAY.transfer(s, t)
-        _write(tmp_path, rel, {"wer": w, "cer": w / 3})
+        _summary(tmp_path, rel, s, t, w, w / 3)
     _write(tmp_path, LAY.large_scratch("bengali"), {"wer": 0.58, "cer": 0.2})
-    _write(tmp_path, LAY.small_source("assamese", "bengali"), {"wer": 0.8, "cer": 0.3})
-    _write(tmp_path, LAY.adapted("assamese", "bengali"), {"wer": 0.53, "cer": 0.17})
+    _summary(tmp_path, LAY.small_source("assamese", "bengali"), "assamese", "bengali", 0.8, 0.3)
+    _summary(tmp_path, LAY.adapted("assamese", "bengali"), "assamese", "bengali", 0.53, 0.17)
     _write(tmp_path, "lid/rankings.json", {t: {"ranking": [
         {"source": s, "score": v} for s, v in sorted(r.items(), key=lambda x: -x[1])],
         "best": max(r, key=r.get), "top_share_bootstrap": {max(r, key=r.get): 0.9}}
@@ -70,10 +78,12 @@ def test_which_predictor_judges_each_ranker_against_wer(study):
     from asrtl.study.report import markdown
 
     assert collect(study)["predictors"]["summary"] == {}
-    _write(study, "rank/bengali/ranking.json", {
-        "target": "bengali", "sources": ["assamese", "thai", "turkish"],
-        "rankers": {"good": {"assamese": 3.0, "turkish": 2.0, "thai": 1.0},
-                    "bad": {"assamese": 1.0, "turkish": 2.0, "thai": 3.0}}})
+    good = {"assamese": 3.0, "turkish": 2.0, "thai": 1.0}
+    (study / "rank/bengali").mkdir(parents=True)
+    Ranking(target="bengali", sources=["assamese", "thai", "turkish"],
+            rankers={"good": good, "bad": {"assamese": 1.0, "turkish": 2.0, "thai": 3.0}},
+            ranking=[{"source": s, "score": v} for s, v in good.items()],
+            ).save(study / "rank/bengali/ranking.json")
     res = collect(study)
     wer = res["wer"]
     good = res["predictors"]["per_target"]["good"]["bengali"]

@@ -12,6 +12,7 @@ import yaml
 
 from asrtl import load_model
 from asrtl.models.ctc import num_parameters
+from asrtl.records import TransferSummary
 from asrtl.train.model_card import write_model_card
 from tests.helpers import fake_multilingual
 
@@ -63,9 +64,10 @@ def test_card_of_a_transfer_run(run, tmp_path):
     meta = json.loads(meta_file.read_text())
     meta["parent"] = str(run / "checkpoints" / best)
     meta_file.write_text(json.dumps(meta))
-    (target / "summary.json").write_text(json.dumps({
-        "source": "turkish", "target": "turkish", "strategy": "finetune", "source_hours": 0.1,
-        "target_hours": 0.02, "copy": "copied 70 tensors (frontend, head), re-initialised 0"}))
+    TransferSummary(source="turkish", target="turkish", strategy="finetune", wer=0.5, cer=0.2,
+                    wer_percent=50.0, cer_percent=20.0, source_hours=0.1, target_hours=0.02,
+                    copy="copied 70 tensors (frontend, head), re-initialised 0",
+                    ).save(target / "summary.json")
     (target / "copy_report.json").write_text(json.dumps({
         "copied": ["head.weight"], "reinitialised": [], "frozen": [], "layers": ["head"],
         "head": {"mapped": ["<blank>", "a"], "new": ["b"], "init": "mean",
