@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from asrtl.errors import UserError
 
 # the run-dir names of the configs' resolvers: computed by asrtl.layout (RunLayout)
-from asrtl.layout import basename, lid_name, plus, source_name
+from asrtl.layout import basename, lid_name, plus, source_name, units_name
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # package data (`conf/` in a checkout)
 # errors of the user's making: one line. Anything else is a bug and keeps its traceback.
@@ -26,13 +26,14 @@ log = logging.getLogger(__name__)
 
 def _register_resolvers() -> None:
     """The resolvers of conf/*.yaml's run dirs: ``lid_name``, ``plus``, ``basename``,
-    ``source_name`` (the names :class:`asrtl.layout.RunLayout` gives)."""
+    ``source_name``, ``units_name`` (the names :class:`asrtl.layout.RunLayout` gives)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("lid_name", lid_name, replace=True)
     OmegaConf.register_new_resolver("plus", plus, replace=True)
     OmegaConf.register_new_resolver("basename", basename, replace=True)
     OmegaConf.register_new_resolver("source_name", source_name, replace=True)
+    OmegaConf.register_new_resolver("units_name", units_name, replace=True)
 
 
 _register_resolvers()
@@ -58,8 +59,9 @@ def print_scores(label: str, scores: dict[str, dict], checkpoint: str) -> None:
     """One line per ``<split>[-<decode>]`` entry: ``<label> test beam: WER x% CER y% (ckpt)``."""
     for name, s in scores.items():
         split, _, decode = name.partition("-")
+        rate = "PER" if s.get("units") == "phones" else "CER"  # phones: the phone error rate
         print(f"{label} {split} {decode or 'greedy'}: WER {s['wer_percent']:.1f}% "
-              f"CER {s['cer_percent']:.1f}% ({checkpoint})")
+              f"{rate} {s['cer_percent']:.1f}% ({checkpoint})")
 
 
 def check_overrides(config_name: str, argv: list[str] | None = None) -> None:

@@ -57,21 +57,23 @@ def pretrain_missing(exp_dir: str | Path, sources: list[str], hours: float, cfg:
     Sources that are not languages (``none``, ``multilingual:...``, checkpoints) are left
     to :func:`asrtl.transfer.source.resolve_source`. Returns the languages it pretrained."""
     from asrtl.train.run import pretrain_language
-    from asrtl.transfer.source import is_language, is_pretrained, pretrain_dir
+    from asrtl.transfer.source import is_language, is_pretrained, pretrain_dir, units_of
 
+    units = units_of(cfg)
     todo = [s for s in dict.fromkeys(sources)
-            if is_language(s) and not is_pretrained(pretrain_dir(exp_dir, s, hours))]
+            if is_language(s) and not is_pretrained(pretrain_dir(exp_dir, s, hours, units))]
     if todo:
         log.info("plan: pretrain the missing source(s) %s on %g h each, in %s", ", ".join(todo),
-                 hours, RunLayout(exp_dir).pretrain("<source>", hours))
+                 hours, RunLayout(exp_dir).pretrain("<source>", hours, units))
     for source in todo:
-        run_dir = pretrain_dir(exp_dir, source, hours)
+        run_dir = pretrain_dir(exp_dir, source, hours, units)
         log.info("pretraining source %s on %g h in %s", source, hours, run_dir)
         data = {**cfg.data, "hours": hours}
         config = {"language": source, "data": data, "model": dict(cfg.model),
-                  "train": dict(cfg.train), "seed": cfg.seed, "decode": dict(cfg.decode)}
+                  "train": dict(cfg.train), "seed": cfg.seed, "decode": dict(cfg.decode),
+                  **({"units": units} if units != "chars" else {})}
         pretrain_language(run_dir, source, data, cfg.model, cfg.train, cfg.decode, device,
-                          cfg.seed, config)
+                          cfg.seed, config, units=units)
     return todo
 
 

@@ -92,6 +92,16 @@ def source_name(source: Any, checkpoint: Any = None) -> str:
     return f"ckpt-{model_name(checkpoint)}"
 
 
+def units_name(name: Any, units: Any = "chars") -> str:
+    """A run's name with its units: ``name`` for characters, ``name-phones`` for IPA phones
+    (``units=phones``), so the two never share a run dir.
+
+    >>> units_name("turkish"), units_name("turkish", "phones")
+    ('turkish', 'turkish-phones')
+    """
+    return str(name) if str(units) == "chars" else f"{name}-{units}"
+
+
 def plus(items: Iterable[Any]) -> str:
     """``a+b+c``: a run named after several languages (multilingual, LID)."""
     return "+".join(str(i) for i in items)
@@ -171,14 +181,16 @@ class RunLayout:
     def __post_init__(self) -> None:
         object.__setattr__(self, "exp_dir", Path(self.exp_dir))
 
-    def pretrain(self, language: str, hours: float | None = None) -> Path:
+    def pretrain(self, language: str, hours: float | None = None, units: str = "chars") -> Path:
         """``pretrain/<language>`` (``recipes/pretrain.py``), or ``pretrain/<language>-<hours>h``:
-        a source pretrained on ``hours`` by the transfer, the study or the demo."""
-        return self.exp_dir / "pretrain" / hours_name(str(language), hours)
+        a source pretrained on ``hours`` by the transfer, the study or the demo; ``-phones``
+        after it for phone targets (:func:`units_name`)."""
+        return self.exp_dir / "pretrain" / units_name(hours_name(str(language), hours), units)
 
     def transfer(self, source: str, target: str, strategy: str = "finetune",
-                 source_hours: float | None = None, source_checkpoint: Any = None) -> Path:
-        """``transfer/<source>[-<hours>h]-to-<target>/<strategy>``.
+                 source_hours: float | None = None, source_checkpoint: Any = None,
+                 units: str = "chars") -> Path:
+        """``transfer/<source>[-<hours>h]-to-<target>/<strategy>[-phones]``.
 
         Args:
             source: a language, ``none``, ``multilingual:a+b+c``, or ``from-checkpoint``
@@ -187,7 +199,7 @@ class RunLayout:
                 plain ``recipes/transfer.py`` run has none).
         """
         src = hours_name(source_name(source, source_checkpoint), source_hours)
-        return self.exp_dir / "transfer" / f"{src}-to-{target}" / str(strategy)
+        return self.exp_dir / "transfer" / f"{src}-to-{target}" / units_name(strategy, units)
 
     def multilingual(self, languages: str | Sequence[str]) -> Path:
         """``multilingual/<a+b+c>``, from ``[a, b, c]`` or ``"a+b+c"``."""

@@ -122,7 +122,8 @@ def _name(hint: Any) -> str:
 @dataclass
 class TransferSummary(Record):
     """``exp/transfer/<source>-to-<target>/<strategy>/summary.json`` (``recipes/transfer.py``):
-    the test split's greedy scores of one transfer (``source="none"``: from scratch)."""
+    the test split's greedy scores of one transfer (``source="none"``: from scratch). With
+    ``units="phones"``, ``wer`` counts phonemic words and ``cer`` is the phone error rate."""
 
     WHAT: ClassVar[str] = "transfer summary"
 
@@ -143,6 +144,7 @@ class TransferSummary(Record):
     device: str | None = None
     seed: int | None = None
     copy: str | None = None  # which layers were copied, frozen, reinitialised (one line)
+    units: str = "chars"  # chars | phones
     extra: dict[str, Any] = field(default_factory=dict)
 
 

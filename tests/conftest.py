@@ -58,7 +58,8 @@ SHARED_FIXTURES = {"tests/recipes/test_transfer.py": "tiny_exp",  # the tiny sou
                    "tests/test_api.py": "api_run", "tests/train/test_model_card.py": "api_run",
                    "tests/recipes/test_transcribe.py": "api_run"}
 SLOWEST_FIRST = ["pretrained", "tiny_exp", "tests/recipes/test_study.py",
-                 "tests/test_ssl_transfer.py", "api_run", "tests/test_export.py",
+                 "tests/test_ssl_transfer.py", "api_run", "tests/recipes/test_phones.py",
+                 "tests/test_export.py",
                  "tests/recipes/test_lid.py",
                  "tests/train/test_distributed.py", "tests/recipes/test_export.py",
                  "tests/recipes/test_multilingual.py", "tests/test_bench_gpu.py",

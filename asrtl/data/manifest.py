@@ -73,6 +73,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("ASRTL_CACHE", "~/.cache/asrtl")).expanduser()
 
 
+def data_cache_dir(data: Mapping[str, Any]) -> Path:
+    """The cache a ``data:`` config builds in: its ``cache_dir``, else the default."""
+    given = data.get("cache_dir")
+    return Path(str(given)).expanduser() if given else default_cache_dir()
+
+
 @dataclass
 class Corpus:
     """A prepared corpus of one language: manifests per split in ``dir``."""

@@ -104,4 +104,4 @@ def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: tor
     if decode == "beam":
         info.update(lexicon_words=getattr(decoder, "lexicon_size", 0), beam_size=beam_size,
                     kenlm=kenlm)
-    return write_results(out_dir, out.ids, out.refs, out.hyps, info)
+    return write_results(out_dir, out.ids, out.refs, out.hyps, info, vocab.units)

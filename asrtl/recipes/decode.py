@@ -27,7 +27,8 @@ import hydra
 from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe, unwritable
-from asrtl.data.manifest import prepare_corpus
+from asrtl.data.manifest import data_cache_dir, prepare_corpus
+from asrtl.data.phones import with_units
 from asrtl.errors import UserError
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import lexicon_words
@@ -67,6 +68,9 @@ def checkpoint_run(ckpt: Path) -> tuple[Path, str | None]:
 def main(cfg: DictConfig) -> None:
     search = check_search(cfg.decode)
     ckpt = load_checkpoint(cfg.checkpoint)
+    if search == "beam" and ckpt.vocab.units != "chars":
+        raise UserError(f"decode=beam: no lexicon beam search for a {ckpt.vocab.units} model "
+                        f"yet ({ckpt.path}); use decode=greedy")
     run_dir, other = checkpoint_run(ckpt.path)
     own = cfg.data.get("name") is None  # no data=<source>: the checkpoint's own corpus
     language = cfg.language or ckpt.language
@@ -82,8 +86,10 @@ def main(cfg: DictConfig) -> None:
     if own:  # its own corpus, in the cache it was built in unless data.cache_dir says
         data = {**ckpt.meta.data, **({"cache_dir": cfg.data.cache_dir}
                                      if cfg.data.cache_dir else {})}
-    corpus = prepare_corpus(data, language, seed=(ckpt.meta.config or {}).get("seed", cfg.seed),
-                            hold_out=own or cfg.split != "all")
+    corpus = with_units(prepare_corpus(data, language,
+                                       seed=(ckpt.meta.config or {}).get("seed", cfg.seed),
+                                       hold_out=own or cfg.split != "all"),
+                        ckpt.vocab.units, data_cache_dir(data))
     cuts = corpus.cuts(cfg.split)
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
@@ -91,8 +97,9 @@ def main(cfg: DictConfig) -> None:
             language, cfg.data.cache_dir if own else None)) if search == "beam" else None),
         kenlm=cfg.kenlm, beam_size=cfg.beam_size,
         extra={"split": cfg.split, "checkpoint": str(ckpt.path), "corpus": str(corpus.dir)})
+    rate = "PER" if ckpt.vocab.units == "phones" else "CER"
     print(f"{language} {cfg.split} {search}: WER {scores['wer_percent']:.1f}% "
-          f"CER {scores['cer_percent']:.1f}% -> {out}")
+          f"{rate} {scores['cer_percent']:.1f}% -> {out}")
 
 
 if __name__ == "__main__":

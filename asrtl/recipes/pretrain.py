@@ -2,6 +2,7 @@
 
     python recipes/pretrain.py language=turkish
     python recipes/pretrain.py language=turkish data.hours=1 model=small device=cuda train.epochs=30
+    python recipes/pretrain.py language=turkish units=phones   # exp/pretrain/turkish-phones
     torchrun --nproc_per_node=4 recipes/pretrain.py language=turkish device=cuda   # DDP
 
 Writes ``exp/pretrain/<language>/``: run.json (resolved config), log/, checkpoints/,
@@ -29,7 +30,7 @@ def main(cfg: DictConfig) -> None:
     out = pretrain_language(run_dir, cfg.language, cfg.data, cfg.model,
                             TrainConfig.from_dict(cfg.train), DecodeConfig.from_dict(cfg.decode),
                             resolve_device(cfg.device), cfg.seed,
-                            OmegaConf.to_container(cfg, resolve=True))
+                            OmegaConf.to_container(cfg, resolve=True), units=str(cfg.units))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
     print_scores(cfg.language, out["scores"], out["checkpoint"].name)

@@ -27,7 +27,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from asrtl.cli import check_overrides, recipe
-from asrtl.data.manifest import cut_texts, prepare_corpus
+from asrtl.data.manifest import cut_texts, data_cache_dir, prepare_corpus
+from asrtl.data.phones import check_units, with_units
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
@@ -58,6 +59,8 @@ def main(cfg: DictConfig) -> None:
                         f"{list(decode.splits)}")
     train_cfg = TrainConfig.from_dict({**cfg.train, **(
         {"schedule": strategy.schedule} if strategy.schedule else {})})
+    units = str(cfg.units)
+    check_units(units, str(cfg.target))
     config = OmegaConf.to_container(cfg, resolve=True)
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
@@ -71,10 +74,10 @@ def main(cfg: DictConfig) -> None:
     source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir, hours, cfg,
                             device)
     with distributed.main_first():
-        corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
-                                seed=cfg.seed)
+        corpus = with_units(prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
+                                           seed=cfg.seed), units, data_cache_dir(cfg.data))
     texts = cut_texts(corpus.cuts("train"))
-    vocab = Vocabulary.from_texts(texts)
+    vocab = Vocabulary.from_texts(texts, units)
     torch.manual_seed(cfg.seed)
     model = build_model(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
     if source is not None:
@@ -105,11 +108,12 @@ def main(cfg: DictConfig) -> None:
         wer_percent=greedy["wer_percent"], cer_percent=greedy["cer_percent"],
         beam=out["scores"].get("test-beam"), epochs=train_cfg.epochs,
         steps=out["fit"]["steps"], wall_s=out["fit"]["train_wall_s"], device=str(device),
-        seed=cfg.seed, copy=report.summary())
+        seed=cfg.seed, copy=report.summary(), units=units)
     summary.save(run_dir / "summary.json")
     write_model_card(run_dir)
+    rate = "PER" if units == "phones" else "CER"
     print(f"{cfg.source} -> {cfg.target} ({strategy.name}): WER "
-          f"{summary.wer_percent:.1f}% CER {summary.cer_percent:.1f}% (greedy)")
+          f"{summary.wer_percent:.1f}% {rate} {summary.cer_percent:.1f}% (greedy)")
 
 
 if __name__ == "__main__":

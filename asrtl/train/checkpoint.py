@@ -55,6 +55,7 @@ class CheckpointMeta:
         architecture: the model's config (``ModelConfig``, ``LIDConfig``) as a dict.
         kind: ``ctc``, ``multilingual``, ``lid`` or ``ssl`` (weights without a head).
         vocab: the output tokens, blank first (``ctc``); vocabs: per language (multilingual).
+        units: what a token is, ``chars`` or ``phones`` (IPA phones, ``units=phones``).
         language, languages: what it was trained on (``languages``: multilingual and LID).
         corpus: the corpus record (``dir`` and its summary; per language for multilingual).
         features: fbank settings; config: the resolved config of the run that wrote it.
@@ -67,6 +68,7 @@ class CheckpointMeta:
     kind: str = "ctc"
     vocab: list[str] | None = None
     vocabs: dict[str, list[str]] | None = None
+    units: str = "chars"
     language: str | None = None
     languages: list[str] | None = None
     corpus: dict[str, Any] | None = None
@@ -91,13 +93,16 @@ class CheckpointMeta:
             raise FormatMismatch(f"{where}: checkpoint format {d.get('format_version')!r}, "
                                  f"this asrtl reads format {FORMAT_VERSION}")
         known = {f.name for f in fields(cls)} - {"extra"}
-        shapes = {"architecture": dict, "kind": str, "vocab": list, "vocabs": dict,
+        shapes = {"architecture": dict, "kind": str, "vocab": list, "vocabs": dict, "units": str,
                   "language": str, "languages": list, "corpus": dict, "features": dict,
                   "config": dict, "metrics": dict, "parent": str}
         for key, kind in shapes.items():
             if d.get(key) is not None and not isinstance(d[key], kind):
                 raise UserError(f"corrupt checkpoint metadata {where}: {key} is not a "
                                 f"{kind.__name__}")
+        if d.get("units", "chars") not in ("chars", "phones"):
+            raise UserError(f"corrupt checkpoint metadata {where}: units {d['units']!r} (not "
+                            f"chars or phones)")
         if not isinstance(d.get("architecture"), dict):
             raise UserError(f"corrupt checkpoint metadata {where}: no architecture")
         return cls(**{k: v for k, v in d.items() if k in known and v is not None},
@@ -112,7 +117,8 @@ class CheckpointMeta:
     def of(cls, model: nn.Module, vocab: Vocabulary | None = None) -> CheckpointMeta:
         """The record of a model built in memory: its architecture and vocabulary only."""
         return cls(FORMAT_VERSION, model.cfg.to_dict(),
-                   vocab=None if vocab is None else list(vocab.tokens))
+                   vocab=None if vocab is None else list(vocab.tokens),
+                   units="chars" if vocab is None else vocab.units)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -303,7 +309,7 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
                          + ", ".join(cfg.differences(expect)))
     if meta.vocab is None:
         raise UserError(f"corrupt checkpoint metadata {ckpt / 'meta.json'}: no vocab")
-    vocab = Vocabulary(list(meta.vocab))
+    vocab = Vocabulary(list(meta.vocab), meta.units)
     if len(vocab) != cfg.vocab_size:
         raise UserError(f"{ckpt}: vocabulary of {len(vocab)} tokens but a head of "
                         f"{cfg.vocab_size}")

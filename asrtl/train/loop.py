@@ -135,9 +135,10 @@ class TrainData:
 
 def dev_scores(model: CTCModel, fbank: Fbank, vocab: Vocabulary, cuts: CutSet,
                device: torch.device, batch_duration_s: float) -> dict[str, float]:
-    """Greedy decoding of ``cuts``: ``{"loss", "wer", "cer"}`` (fractions)."""
+    """Greedy decoding of ``cuts``: ``{"loss", "wer", "cer"}`` (fractions; for phones
+    ``cer`` is the phone error rate)."""
     dev = decode_cuts(model, fbank, vocab, cuts, device, batch_duration_s)
-    scores = score(dev.refs, dev.hyps)
+    scores = score(dev.refs, dev.hyps, vocab.units)
     return {"loss": dev.loss, "wer": scores["wer"], "cer": scores["cer"]}
 
 

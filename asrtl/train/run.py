@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from asrtl.data.manifest import Corpus, cut_texts, cut_words, prepare_corpus
+from asrtl.data.manifest import Corpus, cut_texts, cut_words, data_cache_dir, prepare_corpus
+from asrtl.data.phones import check_units, with_units
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
@@ -171,9 +172,13 @@ def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,
         ``{"<split>[-beam]": scores}``.
     """
     decode_cfg = DecodeConfig.from_dict(decode_cfg)
+    beam = decode_cfg.beam and vocab.units == "chars"
+    if decode_cfg.beam and not beam:
+        log.warning("decode.beam: no lexicon beam search for units=%s yet; greedy only",
+                    vocab.units)
     scores = {}
     for split in decode_cfg.splits:
-        for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
+        for decode in ("greedy", "beam") if beam else ("greedy",):
             out = results_dir(run_dir, f"{prefix}{split}", decode)
             scores[out.name] = evaluate_split(
                 model, vocab, corpus.cuts(split), device, out, decode=decode, lexicon=words,
@@ -184,24 +189,28 @@ def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,
 def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: Any,
                       train_cfg: TrainConfig | Mapping[str, Any],
                       decode_cfg: DecodeConfig | Mapping[str, Any], device: torch.device,
-                      seed: int, config: dict[str, Any]) -> dict[str, Any] | None:
+                      seed: int, config: dict[str, Any], units: str = "chars",
+                      ) -> dict[str, Any] | None:
     """Pretraining from scratch on one language: corpus, vocabulary, model, training,
     scoring. Used by ``recipes/pretrain.py`` and by the transfer recipe for a missing source.
 
     Args:
         train_cfg, decode_cfg: the settings, or ``train:``/``decode:`` mappings (converted
             here, before any work).
+        units: ``chars``, or ``phones``: IPA phone targets (:mod:`asrtl.data.phones`).
 
     Raises:
         ValueError: a bad ``train`` or ``decode`` setting, or a run directory in use.
     """
     train_cfg = as_train_config(train_cfg)
     decode_cfg = DecodeConfig.from_dict(decode_cfg)
+    check_units(units, language)
     distributed.init(device)
     claim_run_dir(run_dir, config)
     with distributed.main_first():
-        corpus = prepare_corpus(data_cfg, language, seed=seed)
-    vocab = Vocabulary.from_texts(cut_texts(corpus.cuts("train")))
+        corpus = with_units(prepare_corpus(data_cfg, language, seed=seed), units,
+                            data_cache_dir(data_cfg))
+    vocab = Vocabulary.from_texts(cut_texts(corpus.cuts("train")), units)
     torch.manual_seed(seed)
     model = build_model(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
     log.info("pretraining %s: model %s, %.2f M parameters, %d tokens, device %s",
@@ -221,6 +230,7 @@ def as_train_config(train_cfg: TrainConfig | Mapping[str, Any]) -> TrainConfig:
 def run_meta(corpus: Corpus, vocab: Vocabulary, model: CTCModel, config: dict[str, Any],
              parent: str | None = None) -> dict[str, Any]:
     """The metadata every checkpoint of a run carries."""
-    return {"language": corpus.language, "vocab": vocab.tokens, "parent": parent,
+    return {"language": corpus.language, "vocab": vocab.tokens, "units": vocab.units,
+            "parent": parent,
             "features": features_meta(model.cfg),
             "corpus": {"source": corpus.source, "dir": str(corpus.dir)}, "config": config}

@@ -23,10 +23,23 @@ log = logging.getLogger(__name__)
 MULTILINGUAL = "multilingual:"
 
 
-def pretrain_dir(exp_dir: str | Path, language: str, hours: float) -> Path:
+def pretrain_dir(exp_dir: str | Path, language: str, hours: float, units: str = "chars"
+                 ) -> Path:
     """The pretraining run of a source language: ``<exp_dir>/pretrain/<language>-<hours>h``
-    (:meth:`asrtl.layout.RunLayout.pretrain`)."""
-    return RunLayout(exp_dir).pretrain(language, hours)
+    (``-phones`` after it for phone targets: :meth:`asrtl.layout.RunLayout.pretrain`)."""
+    return RunLayout(exp_dir).pretrain(language, hours, units)
+
+
+def check_units_match(source: Checkpoint | None, units: str) -> None:
+    """A source with an output head must have the target's units (an encoder without a
+    head, SSL weights, has none).
+
+    Raises:
+        UserError: naming both.
+    """
+    if source is not None and source.vocab is not None and source.vocab.units != units:
+        raise UserError(f"source {source.path} has {source.vocab.units} units, the target "
+                        f"units={units}: pretrain the source with units={units}")
 
 
 def source_budget(source_hours: float | None, target_hours: float) -> float:
@@ -50,7 +63,8 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
             (:mod:`asrtl.models.ssl_weights`; ``cfg.source_allow_pickle`` for fairseq files);
             wins over ``source``.
         hours: the source's training budget (its run dir's name).
-        cfg: the recipe's config (``model``, ``source_allow_pickle``).
+        cfg: the recipe's config (``model``, ``source_allow_pickle``, ``units``: a language's
+            run dir, and a source's units must be the target's).
 
     Raises:
         MissingInput: a missing multilingual run, or a language without a finished
@@ -67,7 +81,7 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
                                               source_checkpoint)
             return Checkpoint(path=Path(source_checkpoint), model=model, vocab=None,
                               meta=record)
-        return load_source(source_checkpoint)
+        return _same_units(load_source(source_checkpoint), cfg)
     if source == "none":
         return None
     if source.startswith(MULTILINGUAL):
@@ -78,15 +92,25 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
                 f"no finished multilingual model {languages} in {run_dir} (no "
                 f"{' or '.join(finished_files('multilingual'))}): train it first with python "
                 f"recipes/multilingual.py languages=[{languages.replace('+', ',')}]")
-        return load_source(run_dir)
+        return _same_units(load_source(run_dir), cfg)
     if source == "from-checkpoint":
         raise UserError("give source=<language> (or none) or source_checkpoint=<path>")
-    run_dir = pretrain_dir(exp_dir, source, hours)
+    run_dir = pretrain_dir(exp_dir, source, hours, units_of(cfg))
     if not is_pretrained(run_dir):
         raise MissingInput(f"source {source} has no pretrained model in {run_dir} (no "
                            f"{' or '.join(finished_files('pretrain'))}): recipes/transfer.py "
                            f"and recipes/rank.py (train_missing=true) pretrain it first")
-    return load_checkpoint(run_dir)
+    return _same_units(load_checkpoint(run_dir), cfg)
+
+
+def units_of(cfg: Any) -> str:
+    """A recipe config's ``units`` (``chars`` when it has none)."""
+    return str(cfg.get("units", "chars") or "chars")
+
+
+def _same_units(source: Checkpoint, cfg: Any) -> Checkpoint:
+    check_units_match(source, units_of(cfg))
+    return source
 
 
 def is_language(source: str) -> bool:

@@ -1,0 +1,80 @@
+"""Phone targets (units=phones): eSpeak NG's G2P word by word, the cached lexicon, phone texts,
+the phone vocabulary and the phone error rate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from asrtl.data.phones import (
+    Lexicon,
+    PhoneCorpus,
+    check_units,
+    language_lexicon,
+    lexicon_path,
+    phonemise_word,
+    split_phones,
+    with_units,
+)
+from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
+from asrtl.eval.score import score
+
+
+def test_g2p_gives_ipa_segments_with_their_modifiers():
+    assert phonemise_word("merhaba", "tr") == ("m", "ɛ", "r", "h", "a", "b", "a")
+    assert phonemise_word("church", "en") == ("tʃ", "ɜː", "tʃ")  # affricates, length kept
+    assert phonemise_word("পানি", "bn") == ("p", "a", "n", "i")
+    assert split_phones("ɡ_ʰ_ˈa_5") == ("ɡʰ", "a")  # stress and tone numbers dropped
+
+
+def test_a_word_espeak_spells_out_has_no_pronunciation_and_drops_its_utterance():
+    assert phonemise_word("hello", "bn") == ()  # Bengali eSpeak switches to English
+    lex = Lexicon("bengali", "bn")
+    lex.add(["পানি", "hello"])
+    assert lex.unpronounced == ["hello"]
+    assert lex.phone_text("পানি পানি") == "p a n i | p a n i"
+    assert lex.phone_text("পানি hello") is None
+
+
+def test_the_lexicon_is_cached_per_language(tmp_path):
+    lex = language_lexicon("turkish", ["merhaba dünya", "merhaba"], tmp_path)
+    f = lexicon_path(tmp_path, "turkish")
+    saved = json.loads(f.read_text(encoding="utf-8"))
+    assert saved["words"]["merhaba"] == "m ɛ r h a b a" and saved["voice"] == "tr"
+    assert saved["inventory"]["a"] == lex.inventory["a"] > 0
+    saved["words"]["merhaba"] = "x"  # the cache is read, not recomputed
+    f.write_text(json.dumps(saved), encoding="utf-8")
+    assert language_lexicon("turkish", ["merhaba"], tmp_path).words["merhaba"] == ("x",)
+
+
+def test_units_are_checked_before_work():
+    check_units("chars", "anything")  # characters need no G2P
+    with pytest.raises(UserError, match=r"units: 'runes' is not one of \['chars', 'phones'\]"):
+        check_units("runes", "turkish")
+    with pytest.raises(UserError, match=r"units=phones: eSpeak NG cannot phonemise 'klingon'"):
+        check_units("phones", "klingon")
+
+
+def test_phone_vocabulary_and_scores():
+    v = Vocabulary.from_texts(["tʃ a | d ø n", "a n"], units="phones")
+    assert v.tokens[3:] == ["a", "d", "n", "tʃ", "ø"]
+    assert v.decode(v.encode("tʃ a | d ø n")) == "tʃ a | d ø n"
+    s = score(["m ɛ r | d ø n"], ["m ɛ r | d o n"], units="phones")
+    assert s["wer"] == pytest.approx(0.5)  # one phonemic word of two wrong
+    assert s["per"] == s["cer"] == pytest.approx(1 / 6)  # one phone of six
+    assert s["num_phones"] == 6 and s["units"] == "phones"
+
+
+def test_phone_corpus_of_a_real_corpus(tiny_corpora, cache_dir):
+    corpus = tiny_corpora["turkish"]
+    phones = with_units(corpus, "phones", cache_dir)
+    assert isinstance(phones, PhoneCorpus) and with_units(corpus, "chars", cache_dir) is corpus
+    chars, converted = corpus.cuts("dev"), phones.cuts("dev")
+    assert len(converted) + phones.dropped["dev"] == len(chars)
+    by_id = {c.id: c.supervisions[0].text for c in chars}
+    for c in converted:
+        text = c.supervisions[0].text
+        assert text.count("|") == len(by_id[c.id].split()) - 1  # one boundary between words
+        assert set(text.split()) <= set(phones.lexicon.inventory) | {"|"}
