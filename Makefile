@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -e '.[embedded,dev,export]'
+	$(BIN)/python -m pip install -q --no-compile -e '.[embedded,dev,export,phones]'
 	touch $(STAMP)
 
 # The mission on the embedded corpus (recipes/demo.py): pretrain three candidate sources,

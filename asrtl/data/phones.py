@@ -9,9 +9,10 @@ words separated by ``|``::
 
 What is kept of eSpeak's IPA: the segments, with length (``ː``) and secondary articulations
 (``ʰ``, ``ʲ``...) attached to their phone; stress marks and tone numbers are dropped (the
-units are segments; tones would need their own tier). A word eSpeak spells out in another
-language (``(en)``) or that phonemises to nothing has no pronunciation: an utterance holding
-one is dropped from the phone corpus and counted.
+units are segments; tones would need their own tier); the few non-IPA symbols eSpeak writes
+are replaced by their IPA (:data:`ALTERNATES`: ``g`` -> ``ɡ``, ``ɚ`` -> ``ə˞``...). A word
+eSpeak spells out in another language (``(en)``) or that phonemises to nothing has no
+pronunciation: an utterance holding one is dropped from the phone corpus and counted.
 
 The lexicon of each language is cached as JSON under the cache dir
 (``phones/<language>/lexicon-<eSpeak version>.json``) with its phone inventory beside it.
@@ -45,6 +46,8 @@ IPA_OUTPUT = 0x02  # espeak_TextToPhonemes phonememode bit 1: IPA as UTF-8
 SEPARATOR = "_"    # between phones, in phonememode bits 8-23
 WORD = "|"         # the word boundary of a phone text (the vocabulary's space token)
 _DROP = re.compile(r"[ˈˌ0-9‿.]")  # stress, tone numbers, links between words, syllable breaks
+# eSpeak writes a few symbols outside the IPA (or in a form PanPhon does not read): the IPA
+ALTERNATES = str.maketrans({"ε": "ɛ", "g": "ɡ", "ʦ": "ts", "ᵻ": "ɨ", "ɚ": "ə˞", "ɝ": "ɜ˞"})
 LEXICON_VERSION = 1
 
 
@@ -66,12 +69,12 @@ def split_phones(ipa_word: str) -> tuple[str, ...]:
 
     >>> split_phones("tʃ_ˈɜː_tʃ")
     ('tʃ', 'ɜː', 'tʃ')
-    >>> split_phones("s_a5_w"), split_phones("r._ʲ_a")
-    (('s', 'a', 'w'), ('rʲ', 'a'))
+    >>> split_phones("s_a5_w"), split_phones("r._ʲ_a"), split_phones("g_ɚ")
+    (('s', 'a', 'w'), ('rʲ', 'a'), ('ɡ', 'ə˞'))
     """
     out: list[str] = []
     for part in ipa_word.split(SEPARATOR):
-        p = unicodedata.normalize("NFC", _DROP.sub("", part))
+        p = unicodedata.normalize("NFC", _DROP.sub("", part)).translate(ALTERNATES)
         if p and out and all(unicodedata.category(c) in ("Lm", "Mn", "Sk") for c in p):
             out[-1] += p  # a modifier on its own (ʲ, ʰ, ː) belongs to the phone before it
         elif p:

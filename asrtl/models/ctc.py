@@ -10,10 +10,12 @@ from torch import nn
 
 from asrtl.data.features import FeatureConfig
 from asrtl.errors import UserError
+from asrtl.models.attributes import AttributeHead
 from asrtl.models.encoder import SUBSAMPLING, Conv2dSubsampling, Encoder
 from asrtl.settings import checked_fields
 
 SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
+HEADS = ("linear", "attributes")
 # settings two models may differ in and still share every tensor's shape and meaning: the
 # name, the vocabulary, the regularisation, and the modules a strategy adds (adapters, LoRA)
 TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
@@ -44,6 +46,8 @@ class ModelConfig:
             (XLS-R, MMS and the large models expect it).
         adapter_dim: bottleneck adapters of this width in every encoder layer (0: none).
         lora_rank, lora_alpha: LoRA on the attention projections (rank 0: none).
+        head: ``linear`` (a free row per token), or ``attributes``: phone rows composed from
+            their articulatory features (:mod:`asrtl.models.attributes`; ``units=phones``).
     """
 
     name: str = "small"
@@ -71,10 +75,16 @@ class ModelConfig:
     adapter_dim: int = 0
     lora_rank: int = 0
     lora_alpha: float = 16.0
+    head: str = "linear"
 
     def __post_init__(self) -> None:  # JSON and YAML give lists: compare as tuples
         object.__setattr__(self, "conv_layers", tuple(tuple(int(v) for v in c)
                                                       for c in self.conv_layers))
+        if self.head not in HEADS:
+            raise UserError(f"model.head: {self.head!r} is not one of {list(HEADS)}")
+        if self.head != "linear" and self.raw_waveform:
+            raise UserError(f"model.head={self.head} is for the fbank encoders (conformer, "
+                            f"lstm), not {self.encoder}")
 
     @property
     def raw_waveform(self) -> bool:
@@ -122,7 +132,8 @@ class CTCModel(nn.Module):
         self.frontend = Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels)
         self.encoder = Encoder(cfg.encoder, cfg.dim, cfg.num_layers, cfg.heads, cfg.ffn_dim,
                                cfg.conv_kernel, cfg.dropout)
-        self.head = nn.Linear(cfg.dim, cfg.vocab_size)
+        self.head = (AttributeHead(cfg.dim, cfg.vocab_size) if cfg.head == "attributes"
+                     else nn.Linear(cfg.dim, cfg.vocab_size))
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor,
                                                                               torch.Tensor]:

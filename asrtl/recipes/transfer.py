@@ -34,6 +34,7 @@ from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.io import write_json_atomic
 from asrtl.jobs import pretrain_missing
+from asrtl.models.attributes import attach_vocab, check_head
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
 from asrtl.records import TransferSummary
@@ -61,6 +62,7 @@ def main(cfg: DictConfig) -> None:
         {"schedule": strategy.schedule} if strategy.schedule else {})})
     units = str(cfg.units)
     check_units(units, str(cfg.target))
+    check_head(cfg.model.get("head"), units)
     config = OmegaConf.to_container(cfg, resolve=True)
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
@@ -80,6 +82,7 @@ def main(cfg: DictConfig) -> None:
     vocab = Vocabulary.from_texts(texts, units)
     torch.manual_seed(cfg.seed)
     model = build_model(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
+    attach_vocab(model, vocab)
     if source is not None:
         check_same_architecture(source, model.cfg)
     if source is None:

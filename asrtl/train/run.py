@@ -20,6 +20,7 @@ from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.eval.evaluate import evaluate_split, results_dir
 from asrtl.io import read_json, write_json_atomic
+from asrtl.models.attributes import attach_vocab, check_head
 from asrtl.models.ctc import CTCModel, ModelConfig, num_parameters
 from asrtl.models.factory import build_model, features_meta
 from asrtl.train import distributed
@@ -205,6 +206,7 @@ def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: An
     train_cfg = as_train_config(train_cfg)
     decode_cfg = DecodeConfig.from_dict(decode_cfg)
     check_units(units, language)
+    check_head(model_cfg.get("head"), units)
     distributed.init(device)
     claim_run_dir(run_dir, config)
     with distributed.main_first():
@@ -213,6 +215,7 @@ def pretrain_language(run_dir: Path, language: str, data_cfg: Any, model_cfg: An
     vocab = Vocabulary.from_texts(cut_texts(corpus.cuts("train")), units)
     torch.manual_seed(seed)
     model = build_model(ModelConfig.from_dict({**model_cfg, "vocab_size": len(vocab)}))
+    attach_vocab(model, vocab)
     log.info("pretraining %s: model %s, %.2f M parameters, %d tokens, device %s",
              corpus.language, model.cfg.name, num_parameters(model) / 1e6, len(vocab), device)
     out = train_and_score(run_dir, corpus, vocab, model, train_cfg, decode_cfg, device, seed,

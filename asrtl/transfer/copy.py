@@ -16,6 +16,7 @@ import torch
 
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
+from asrtl.models.attributes import AttributeHead
 from asrtl.models.ctc import CTCModel
 from asrtl.models.layers import resolve_layers
 
@@ -82,34 +83,46 @@ def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,
 
     Target tokens present in the source vocabulary take the source's weight row and bias;
     new ones take the mean of the source rows (``init="mean"``) or keep the target's random
-    initialisation (``init="random"``).
+    initialisation (``init="random"``). Attribute-composed heads
+    (:class:`~asrtl.models.attributes.AttributeHead`) share their composition whole, so a
+    new phone's row is composed from its features by the source's vectors (``init``
+    ``attributes``); only their free rows (blank, ``<unk>``, ``|``, phones PanPhon cannot
+    read) are mapped by token.
 
     Raises:
-        ValueError: for an unknown ``init`` or heads of different widths.
+        ValueError: for an unknown ``init``, heads of different widths or kinds.
     """
     if init not in ("mean", "random"):
         raise UserError(f"transfer.head_init must be mean or random, got {init!r}")
-    sw, sb = source.head.weight.detach(), source.head.bias.detach()
-    if sw.shape[1] != target.head.weight.shape[1]:
+    composed = isinstance(target.head, AttributeHead)
+    if composed != isinstance(source.head, AttributeHead):
+        raise UserError(f"model.head differs: source {type(source.head).__name__}, target "
+                        f"{type(target.head).__name__}")
+    src, tgt = (source.head.free, target.head.free) if composed else (source.head, target.head)
+    sw, sb = src.weight.detach(), src.bias.detach()
+    if sw.shape[1] != tgt.weight.shape[1]:
         raise UserError(f"head input width differs: source {sw.shape[1]}, target "
-                        f"{target.head.weight.shape[1]}")
+                        f"{tgt.weight.shape[1]}")
     src_index = source_vocab.index
     mapped, new = [], []
     with torch.no_grad():
+        if composed:
+            for name in ("plus", "minus", "phone", "plus_bias", "minus_bias", "phone_bias"):
+                getattr(target.head, name).copy_(getattr(source.head, name))
         for i, tok in enumerate(target_vocab.tokens):
             j = src_index.get(tok)
             if j is not None:
-                target.head.weight[i] = sw[j]
-                target.head.bias[i] = sb[j]
+                tgt.weight[i] = sw[j]
+                tgt.bias[i] = sb[j]
                 mapped.append(tok)
             else:
                 new.append(tok)
                 if init == "mean":
-                    target.head.weight[i] = sw.mean(0)
-                    target.head.bias[i] = sb.mean()
+                    tgt.weight[i] = sw.mean(0)
+                    tgt.bias[i] = sb.mean()
     text_cov = (None if target_texts is None
                 else text_coverage(target_vocab, set(src_index), target_texts))
-    return HeadMapping(mapped=mapped, new=new, init=init,
+    return HeadMapping(mapped=mapped, new=new, init="attributes" if composed else init,
                        token_coverage=len(mapped) / len(target_vocab), text_coverage=text_cov)
 
 
@@ -161,5 +174,7 @@ def copy_layers(source: CTCModel, target: CTCModel, layers: Iterable[str] | None
         report.head = map_head(source, source_vocab, target, target_vocab, head_init,
                                target_texts)
         report.reinitialised = [n for n in report.reinitialised if not n.startswith("head.")]
-        report.copied += ["head.weight (vocab-mapped)", "head.bias (vocab-mapped)"]
+        report.copied += (["head composition (whole)", "head.free (vocab-mapped)"]
+                          if isinstance(target.head, AttributeHead)
+                          else ["head.weight (vocab-mapped)", "head.bias (vocab-mapped)"])
     return report
