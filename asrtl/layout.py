@@ -201,10 +201,10 @@ class RunLayout:
         src = hours_name(source_name(source, source_checkpoint), source_hours)
         return self.exp_dir / "transfer" / f"{src}-to-{target}" / units_name(strategy, units)
 
-    def multilingual(self, languages: str | Sequence[str]) -> Path:
-        """``multilingual/<a+b+c>``, from ``[a, b, c]`` or ``"a+b+c"``."""
+    def multilingual(self, languages: str | Sequence[str], units: str = "chars") -> Path:
+        """``multilingual/<a+b+c>[-phones]``, from ``[a, b, c]`` or ``"a+b+c"``."""
         name = languages if isinstance(languages, str) else plus(languages)
-        return self.exp_dir / "multilingual" / name
+        return self.exp_dir / "multilingual" / units_name(name, units)
 
     def lid(self, sources: Iterable[Any], target: Any = None) -> Path:
         """``lid/<a+b+c>[-to-<target>]`` (``recipes/lid.py``: :func:`lid_name`)."""

@@ -175,10 +175,12 @@ def check_head(head: Any, units: str) -> None:
 
 
 def attach_vocab(model: nn.Module, vocab: Vocabulary) -> None:
-    """Gives an attribute-composed head its vocabulary's features (no-op for a linear head).
+    """Gives an attribute-composed head (``model.head``, or ``model`` itself a head) its
+    vocabulary's features; a no-op for a linear head.
 
     Raises:
         UserError: an attribute head for a vocabulary of characters.
     """
-    if isinstance(getattr(model, "head", None), AttributeHead):
-        model.head.set_vocab(vocab)
+    head = getattr(model, "head", model)
+    if isinstance(head, AttributeHead):
+        head.set_vocab(vocab)

@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
                              TrainConfig.from_dict(cfg.train), DecodeConfig.from_dict(cfg.decode),
                              checked("temperature", cfg.temperature, float),
                              resolve_device(cfg.device), cfg.seed,
-                             OmegaConf.to_container(cfg, resolve=True))
+                             OmegaConf.to_container(cfg, resolve=True), units=str(cfg.units))
     if out is None:  # a rank other than 0 of a torchrun: rank 0 scores and reports
         return
     MultilingualSummary(

@@ -86,7 +86,7 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
         return None
     if source.startswith(MULTILINGUAL):
         languages = source.removeprefix(MULTILINGUAL)
-        run_dir = RunLayout(exp_dir).multilingual(languages)
+        run_dir = RunLayout(exp_dir).multilingual(languages, units_of(cfg))
         if not is_finished(run_dir, "multilingual"):
             raise MissingInput(
                 f"no finished multilingual model {languages} in {run_dir} (no "
@@ -105,7 +105,7 @@ def resolve_source(source: str, source_checkpoint: str | None, exp_dir: str | Pa
 
 def units_of(cfg: Any) -> str:
     """A recipe config's ``units`` (``chars`` when it has none)."""
-    return str(cfg.get("units", "chars") or "chars")
+    return "chars" if cfg is None else str(cfg.get("units", "chars") or "chars")
 
 
 def _same_units(source: Checkpoint, cfg: Any) -> Checkpoint:

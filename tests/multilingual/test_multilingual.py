@@ -11,6 +11,7 @@ import torch
 from asrtl.data.features import Fbank, SpecAugment
 from asrtl.data.manifest import cut_texts
 from asrtl.data.vocab import Vocabulary
+from asrtl.errors import UserError
 from asrtl.models.ctc import ModelConfig
 from asrtl.multilingual.data import MixedDataset, language_probs, mixed_plan
 from asrtl.multilingual.model import MultilingualCTC, language_model, union_model
@@ -96,3 +97,31 @@ def test_views_share_weights_and_the_union_head_averages(setup):
     torch.testing.assert_close(union.head.bias[ui["|"]], (b.bias[bi["|"]] + t.bias[ti["|"]]) / 2)
     with pytest.raises(ValueError, match="at least 2 languages"):
         MultilingualCTC(ModelConfig(**TINY_MODEL), {"bengali": vocabs["bengali"]})
+
+
+def test_a_shared_phone_head_is_one_head_for_every_language(tiny_corpora, cache_dir, tmp_path):
+    """units=phones: one attribute-composed head over the union inventory (a universal phone
+    recogniser), the same module in every language's view, saved and loaded as such."""
+    from asrtl.data.phones import with_units
+    from asrtl.multilingual.model import SHARED, checkpoint_meta, load_multilingual
+    from asrtl.train.checkpoint import save_checkpoint
+
+    phones = {lang: with_units(c, "phones", cache_dir) for lang, c in tiny_corpora.items()}
+    union = Vocabulary.from_texts([t for c in phones.values() for t in cut_texts(c.cuts("train"))],
+                                  units="phones")
+    vocabs = {lang: union for lang in phones}
+    cfg = ModelConfig(**TINY_MODEL, head="attributes")
+    with pytest.raises(UserError, match="is for the shared phone head"):
+        MultilingualCTC(cfg, vocabs)
+    model = MultilingualCTC(cfg, vocabs, shared_head=True)
+    model.heads[SHARED].set_vocab(union)
+    assert list(model.heads) == [SHARED] and model.languages == ["bengali", "turkish"]
+    assert language_model(model, "bengali").head is language_model(model, "turkish").head
+    source, vocab = union_model(model)
+    assert vocab == union and source.cfg.head == "attributes"
+    ckpt = save_checkpoint(tmp_path, "step-1", model, checkpoint_meta(vocabs, shared_head=True))
+    loaded, meta, _ = load_multilingual(ckpt)
+    assert loaded.shared_head and meta.units == "phones"
+    model.eval(), loaded.eval()
+    feats = Fbank()(torch.randn(1, 16000), torch.tensor([16000]))
+    torch.testing.assert_close(loaded(*feats, "turkish")[0], model(*feats, "turkish")[0])
