@@ -10,7 +10,9 @@ composed from PanPhon features, ``model.head=attributes``):
 2. Each unseen language's test split decoded with nothing of that language but its phone
    inventory from eSpeak NG's G2P of its CLDR words (``asrtl.multilingual.zero_shot``): the
    linear head masked to the inventory, the attribute head rebuilt over it; and without
-   the inventory (the model's own phones), for both.
+   the inventory (the model's own phones), for both. Then to words: the lexicon beam
+   search over its CLDR words spelled by their G2P phones (word CER/WER; the embedded
+   corpus reads CLDR words, so the lexicon holds every test word).
 
 The unseen languages' transcripts only score (their phone texts, by the same G2P); no audio
 of theirs is trained on. Writes ``bench/results/zero_shot.json`` (keys:
@@ -55,8 +57,10 @@ def unseen_per(run_dir: Path, languages: list[str], data: dict, cache: Path) -> 
     """Each unseen language's test PER with and without its inventory."""
     import torch
 
+    from asrtl.data.languages import get_language
     from asrtl.data.manifest import prepare_corpus
-    from asrtl.data.phones import with_units
+    from asrtl.data.phones import language_lexicon, with_units
+    from asrtl.data.text import cldr_words
     from asrtl.eval.evaluate import evaluate_split
     from asrtl.multilingual.model import load_multilingual, union_model
     from asrtl.multilingual.zero_shot import language_inventory, zero_shot_model
@@ -76,10 +80,23 @@ def unseen_per(run_dir: Path, languages: list[str], data: dict, cache: Path) -> 
             row[how] = round(scores["per"], 4)
             if inv is not None:
                 row["seen_phones"], row["unseen_phones"] = len(split["seen"]), split["unseen"]
+                # words: the lexicon beam search over the language's CLDR words, spelled by
+                # their G2P phones (the embedded corpus reads CLDR words: no word is OOV)
+                info = get_language(lang)
+                words = cldr_words(info.locale, info.script,
+                                   turkic=info.name in ("turkish", "azerbaijani"))
+                spell = language_lexicon(info.name, words, cache).words
+                w = evaluate_split(zs, zs_vocab, cuts, torch.device("cpu"),
+                                   run_dir / "results" / "zero-shot" / lang / "words",
+                                   decode="beam", lexicon=words, spell=spell, beam_size=32)
+                row["words"] = {"wer": round(w["wer"], 4), "cer": round(w["cer"], 4),
+                                "lexicon_words": w["lexicon_words"]}
         out[lang] = row
         print(f"  {lang}: PER {row['inventory']:.3f} with its inventory, "
               f"{row['no_inventory']:.3f} without ({len(row['unseen_phones'])} of its "
-              f"{len(inventory)} phones never trained)", flush=True)
+              f"{len(inventory)} phones never trained); words CER {row['words']['cer']:.3f} "
+              f"WER {row['words']['wer']:.3f} ({row['words']['lexicon_words']} words)",
+              flush=True)
     return out
 
 
@@ -99,7 +116,11 @@ def summarise(runs: dict, seen: list[str], unseen: list[str], seeds: list[int]) 
         out["unseen"][head] = {
             "per": mean(list(per_seed.values())), "per_seeds": list(per_seed.values()),
             "per_no_inventory": mean([by_seed[str(s)]["unseen"][u]["no_inventory"]
-                                      for s in done for u in unseen])}
+                                      for s in done for u in unseen]),
+            "words_cer": mean([by_seed[str(s)]["unseen"][u]["words"]["cer"]
+                               for s in done for u in unseen]),
+            "words_wer": mean([by_seed[str(s)]["unseen"][u]["words"]["wer"]
+                               for s in done for u in unseen])}
         out["seen"][head] = {"per": mean([by_seed[str(s)]["seen"][lang]
                                           for s in done for lang in seen])}
     return out

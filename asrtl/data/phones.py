@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lhotse import CutSet
 from lhotse.utils import fastcopy
@@ -49,6 +50,23 @@ _DROP = re.compile(r"[ˈˌ0-9‿.]")  # stress, tone numbers, links between word
 # eSpeak writes a few symbols outside the IPA (or in a form PanPhon does not read): the IPA
 ALTERNATES = str.maketrans({"ε": "ɛ", "g": "ɡ", "ʦ": "ts", "ᵻ": "ɨ", "ɚ": "ə˞", "ɝ": "ɜ˞"})
 LEXICON_VERSION = 1
+ORTHOGRAPHY = "orthography"  # a phone cut's supervision keeps its written text here
+
+
+def orthography(cut: Any) -> str:
+    """The written transcript of a cut (of a phone corpus: the text before G2P)."""
+    sup = cut.supervisions[0]
+    return (sup.custom or {}).get(ORTHOGRAPHY, sup.text)
+
+
+def written_words(cuts: Iterable[Any]) -> list[str]:
+    """The distinct written words of the cuts, sorted (a decoding lexicon)."""
+    return sorted({w for c in cuts for w in orthography(c).split()})
+
+
+def pronunciations(corpus: Any) -> dict[str, tuple[str, ...]] | None:
+    """A phone corpus's lexicon (word -> phones); None for a corpus of characters."""
+    return corpus.lexicon.words if isinstance(corpus, PhoneCorpus) else None
 
 
 def phone_voice(language: str) -> str:
@@ -186,8 +204,9 @@ def language_lexicon(language: str, texts: Iterable[str], cache_dir: Path | str)
 
 @dataclass
 class PhoneCorpus:
-    """A :class:`Corpus` whose transcripts are phone texts (``units=phones``); utterances
-    with a word eSpeak cannot pronounce are left out (``dropped`` per split)."""
+    """A :class:`Corpus` whose transcripts are phone texts (``units=phones``; the written
+    text kept: :func:`orthography`); utterances with a word eSpeak cannot pronounce are left
+    out (``dropped`` per split)."""
 
     corpus: Corpus
     lexicon: Lexicon
@@ -225,7 +244,9 @@ class PhoneCorpus:
             if phones is None:
                 dropped += 1
                 continue
-            kept.append(fastcopy(c, supervisions=[fastcopy(c.supervisions[0], text=phones),
+            sup = c.supervisions[0]
+            custom = {**(sup.custom or {}), ORTHOGRAPHY: sup.text}
+            kept.append(fastcopy(c, supervisions=[fastcopy(sup, text=phones, custom=custom),
                                                   *c.supervisions[1:]]))
         if dropped and self.dropped.get(split) != dropped:
             log.warning("units=phones: %d of %d %s utterances of %s dropped (a word eSpeak NG "

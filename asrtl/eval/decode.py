@@ -66,18 +66,27 @@ def lexicon_words(lexicon: str | Path | Iterable[str] | None,
     return [w for w in path.read_text(encoding="utf-8").split() if w]
 
 
-def write_lexicon(words: Iterable[str], vocab: Vocabulary, path: Path) -> int:
-    """Writes a flashlight lexicon (``word t1 t2 ... |``) of the words spellable in ``vocab``.
+def write_lexicon(words: Iterable[str], vocab: Vocabulary, path: Path,
+                  spell: Mapping[str, Iterable[str]] | None = None) -> int:
+    """Writes a flashlight lexicon (``word t1 t2 ... |``) of the words spellable in ``vocab``:
+    by their letters, or for a phone model (``vocab.units == "phones"``) by their phones in
+    ``spell`` (a pronunciation lexicon: :class:`asrtl.data.phones.Lexicon`'s ``words``).
 
     Returns:
         The number of words written.
+
+    Raises:
+        UserError: no word spellable; a phone model without pronunciations.
     """
+    if vocab.units == "phones" and spell is None:
+        raise UserError("a lexicon for a phone model needs the words' pronunciations")
     known = set(vocab.tokens)
     n = 0
     with path.open("w", encoding="utf-8") as f:
         for w in sorted(set(words)):
-            if w and all(c in known for c in w):
-                f.write(f"{w} {' '.join(w)} {SPACE}\n")
+            tokens = list(spell.get(w) or ()) if vocab.units == "phones" else list(w)
+            if w and tokens and all(t in known for t in tokens):
+                f.write(f"{w} {' '.join(tokens)} {SPACE}\n")
                 n += 1
     if n == 0:
         raise UserError("lexicon is empty: no word is spellable with the model's vocabulary")
@@ -92,11 +101,14 @@ class BeamDecoder:
         words: lexicon words; ``None`` for lexicon-free search.
         kenlm: path to an ARPA or binary KenLM model, optional.
         beam_size, lm_weight, word_score: search settings.
+        spell: a phone model's pronunciations of ``words`` (word -> phones): its hypotheses
+            are then words, written as ``words`` are.
     """
 
     def __init__(self, vocab: Vocabulary, words: Iterable[str] | None = None,
                  kenlm: str | None = None, beam_size: int = 32, lm_weight: float = 1.0,
-                 word_score: float = 0.0) -> None:
+                 word_score: float = 0.0,
+                 spell: Mapping[str, Iterable[str]] | None = None) -> None:
         from torchaudio.models.decoder import ctc_decoder
 
         self.vocab = vocab
@@ -104,7 +116,7 @@ class BeamDecoder:
         lexicon = None
         if words is not None:
             lexicon = Path(self._tmp.name) / "lexicon.txt"
-            self.lexicon_size = write_lexicon(words, vocab, lexicon)
+            self.lexicon_size = write_lexicon(words, vocab, lexicon, spell)
         if kenlm is not None and not Path(kenlm).is_file():
             raise MissingInput(f"KenLM model not found: {kenlm}")
         try:

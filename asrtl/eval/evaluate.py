@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from lhotse import CutSet
 
 from asrtl.data.features import Fbank
 from asrtl.data.loader import BatchDataset, eval_batches, make_loader
+from asrtl.data.phones import orthography
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.decode import BeamDecoder, greedy
@@ -78,7 +79,8 @@ def results_dir(run_dir: Path, name: str, decode: str, checkpoint: str | None = 
 def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: torch.device,
                    out_dir: Path, decode: str = "greedy", lexicon: list[str] | None = None,
                    kenlm: str | None = None, beam_size: int = 32,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None = None,
+                   spell: Mapping[str, Iterable[str]] | None = None) -> dict[str, Any]:
     """Decodes ``cuts`` and writes ``hyps.txt``, ``errs.txt``, ``scores.json`` to ``out_dir``.
 
     Args:
@@ -86,14 +88,17 @@ def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: tor
         lexicon: words constraining the beam search (``None``: lexicon-free).
         kenlm: optional KenLM model for the beam search.
         extra: added to ``scores.json`` (split, checkpoint...).
+        spell: a phone model's pronunciations of the ``lexicon`` words: the beam search then
+            writes words, scored against the written transcripts (WER and CER of words).
 
     Returns:
         The scores, with the real-time factor of decoding.
     """
     if decode not in ("greedy", "beam"):
         raise UserError(f"decode must be greedy or beam, got {decode!r}")
-    decoder = (BeamDecoder(vocab, lexicon, kenlm=kenlm, beam_size=beam_size)
+    decoder = (BeamDecoder(vocab, lexicon, kenlm=kenlm, beam_size=beam_size, spell=spell)
                if decode == "beam" else None)
+    to_words = decoder is not None and vocab.units == "phones" and lexicon is not None
     fbank = input_transform(model.cfg).to(device)
     model.to(device)
     t0 = time.perf_counter()
@@ -104,4 +109,8 @@ def evaluate_split(model: CTCModel, vocab: Vocabulary, cuts: CutSet, device: tor
     if decode == "beam":
         info.update(lexicon_words=getattr(decoder, "lexicon_size", 0), beam_size=beam_size,
                     kenlm=kenlm)
+    if to_words:  # phones in, words out: scored on the written text
+        written = {c.id: orthography(c) for c in cuts}
+        info["units"] = "words from phones"
+        return write_results(out_dir, out.ids, [written[i] for i in out.ids], out.hyps, info)
     return write_results(out_dir, out.ids, out.refs, out.hyps, info, vocab.units)

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from asrtl.data.manifest import cut_texts, cut_words, data_cache_dir, prepare_corpus
-from asrtl.data.phones import check_units, with_units
+from asrtl.data.manifest import cut_texts, data_cache_dir, prepare_corpus
+from asrtl.data.phones import check_units, with_units, written_words
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
@@ -98,7 +98,7 @@ def train_multilingual(run_dir: Path, languages: list[str], data_cfg: Any, model
         return None
     best, _, ckpt = load_multilingual(run_dir)
     scores = {lang: score_splits(run_dir, f"{lang}/", language_model(best, lang), vocabs[lang],
-                                 corpus, cut_words(train[lang]), decode_cfg, device,
+                                 corpus, written_words(train[lang]), decode_cfg, device,
                                  {"language": lang, "checkpoint": str(ckpt),
                                   "train_wall_s": result["train_wall_s"],
                                   "device": str(device)})

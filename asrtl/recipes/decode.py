@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from asrtl.cli import check_overrides, recipe, unwritable
 from asrtl.data.manifest import data_cache_dir, prepare_corpus
-from asrtl.data.phones import with_units
+from asrtl.data.phones import language_lexicon, with_units
 from asrtl.errors import UserError
 from asrtl.eval.config import check_search
 from asrtl.eval.decode import lexicon_words
@@ -68,9 +68,6 @@ def checkpoint_run(ckpt: Path) -> tuple[Path, str | None]:
 def main(cfg: DictConfig) -> None:
     search = check_search(cfg.decode)
     ckpt = load_checkpoint(cfg.checkpoint)
-    if search == "beam" and ckpt.vocab.units != "chars":
-        raise UserError(f"decode=beam: no lexicon beam search for a {ckpt.vocab.units} model "
-                        f"yet ({ckpt.path}); use decode=greedy")
     run_dir, other = checkpoint_run(ckpt.path)
     own = cfg.data.get("name") is None  # no data=<source>: the checkpoint's own corpus
     language = cfg.language or ckpt.language
@@ -91,13 +88,16 @@ def main(cfg: DictConfig) -> None:
                                        hold_out=own or cfg.split != "all"),
                         ckpt.vocab.units, data_cache_dir(data))
     cuts = corpus.cuts(cfg.split)
+    words = (lexicon_words(cfg.lexicon, ckpt.meta.training_corpus(
+        language, cfg.data.cache_dir if own else None)) if search == "beam" else None)
+    spell = None
+    if words is not None and ckpt.vocab.units == "phones":  # words through their phones
+        spell = language_lexicon(corpus.language, words, data_cache_dir(data)).words
     scores = evaluate_split(
         ckpt.model, ckpt.vocab, cuts, resolve_device(cfg.device), out, decode=search,
-        lexicon=(lexicon_words(cfg.lexicon, ckpt.meta.training_corpus(
-            language, cfg.data.cache_dir if own else None)) if search == "beam" else None),
-        kenlm=cfg.kenlm, beam_size=cfg.beam_size,
+        lexicon=words, kenlm=cfg.kenlm, beam_size=cfg.beam_size, spell=spell,
         extra={"split": cfg.split, "checkpoint": str(ckpt.path), "corpus": str(corpus.dir)})
-    rate = "PER" if ckpt.vocab.units == "phones" else "CER"
+    rate = "PER" if scores.get("units") == "phones" else "CER"
     print(f"{language} {cfg.split} {search}: WER {scores['wer_percent']:.1f}% "
           f"{rate} {scores['cer_percent']:.1f}% -> {out}")
 

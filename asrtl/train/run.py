@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from asrtl.data.manifest import Corpus, cut_texts, cut_words, data_cache_dir, prepare_corpus
-from asrtl.data.phones import check_units, with_units
+from asrtl.data.manifest import Corpus, cut_texts, data_cache_dir, prepare_corpus
+from asrtl.data.phones import check_units, pronunciations, with_units, written_words
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
@@ -144,7 +144,7 @@ def train_and_score(run_dir: Path, corpus: Corpus, vocab: Vocabulary, model: CTC
     if not distributed.is_main():
         return None
     best = load_checkpoint(run_dir)
-    scores = score_splits(run_dir, "", best.model, vocab, corpus, cut_words(train_cuts),
+    scores = score_splits(run_dir, "", best.model, vocab, corpus, written_words(train_cuts),
                           decode_cfg, device, {"checkpoint": str(best.path),
                                                "train_wall_s": result["train_wall_s"],
                                                "device": str(device)})
@@ -167,23 +167,22 @@ def score_splits(run_dir: Path, prefix: str, model: CTCModel, vocab: Vocabulary,
                  corpus: Corpus, words: list[str], decode_cfg: DecodeConfig | Mapping[str, Any],
                  device: torch.device, extra: dict[str, Any]) -> dict[str, Any]:
     """Decodes each of ``decode_cfg.splits`` greedily (and with the lexicon beam search when
-    ``decode_cfg.beam``) into ``results/<prefix><split>[-beam]/``.
+    ``decode_cfg.beam``) into ``results/<prefix><split>[-beam]/``. A phone model's beam
+    search spells ``words`` by their pronunciations and writes words, scored against the
+    written transcripts.
 
     Returns:
         ``{"<split>[-beam]": scores}``.
     """
     decode_cfg = DecodeConfig.from_dict(decode_cfg)
-    beam = decode_cfg.beam and vocab.units == "chars"
-    if decode_cfg.beam and not beam:
-        log.warning("decode.beam: no lexicon beam search for units=%s yet; greedy only",
-                    vocab.units)
     scores = {}
     for split in decode_cfg.splits:
-        for decode in ("greedy", "beam") if beam else ("greedy",):
+        for decode in ("greedy", "beam") if decode_cfg.beam else ("greedy",):
             out = results_dir(run_dir, f"{prefix}{split}", decode)
             scores[out.name] = evaluate_split(
                 model, vocab, corpus.cuts(split), device, out, decode=decode, lexicon=words,
-                beam_size=decode_cfg.beam_size, extra={"split": split, **extra})
+                beam_size=decode_cfg.beam_size, extra={"split": split, **extra},
+                spell=pronunciations(corpus))
     return scores
 
 

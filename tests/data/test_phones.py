@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from asrtl.data.phones import (
     Lexicon,
@@ -78,3 +79,20 @@ def test_phone_corpus_of_a_real_corpus(tiny_corpora, cache_dir):
         text = c.supervisions[0].text
         assert text.count("|") == len(by_id[c.id].split()) - 1  # one boundary between words
         assert set(text.split()) <= set(phones.lexicon.inventory) | {"|"}
+
+
+def test_a_phone_beam_search_writes_words_from_their_pronunciations():
+    from asrtl.eval.decode import BeamDecoder
+
+    vocab = Vocabulary.from_texts(["p a n i | m a"], units="phones")
+    spell = {"পানি": ("p", "a", "n", "i"), "মা": ("m", "a"), "হ্যালো": ()}
+    path = [vocab.index[t] for t in ("p", "a", "n", "i", "|", "m", "a")]
+    log_probs = torch.full((1, 2 * len(path), len(vocab)), -10.0)
+    for i, t in enumerate(path):  # each phone, then a blank
+        log_probs[0, 2 * i, t] = 0.0
+        log_probs[0, 2 * i + 1, 0] = 0.0
+    decoder = BeamDecoder(vocab, list(spell), beam_size=8, spell=spell)
+    assert decoder.lexicon_size == 2  # the word without a pronunciation is left out
+    assert decoder(log_probs.log_softmax(-1), torch.tensor([2 * len(path)])) == ["পানি মা"]
+    with pytest.raises(UserError, match="needs the words' pronunciations"):
+        BeamDecoder(vocab, list(spell))

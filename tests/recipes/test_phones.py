@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from asrtl.data.manifest import cut_words
 from tests.conftest import API_TRAIN, TINY_DATA, _run, _run_here, reached, record
 
 PHONE_STOP = 0.8  # dev phone error rate the tiny model trains to (40 epochs at most)
@@ -34,7 +35,7 @@ def test_a_phone_model_learns(phone_run):
     assert test["per"] < 0.9, test  # off the all-blank plateau (PER 1.0) on the test split
 
 
-def test_phone_run_records_and_results(phone_run):
+def test_phone_run_records_and_results(phone_run, tiny_corpora):
     best = json.loads((phone_run / "checkpoints/best.json").read_text())["name"]
     meta = json.loads((phone_run / "checkpoints" / best / "meta.json").read_text())
     assert meta["units"] == "phones" and "tʃ" in meta["vocab"]
@@ -42,10 +43,16 @@ def test_phone_run_records_and_results(phone_run):
     scores = json.loads((phone_run / "results/test/scores.json").read_text())
     assert scores["units"] == "phones" and scores["per"] == scores["cer"]
     assert scores["num_phones"] > scores["num_words"] > 0
-    assert not (phone_run / "results/test-beam").exists()  # no phone lexicon decoder yet
     tokens = set(meta["vocab"])
     for line in (phone_run / "results/test/hyps.txt").read_text().splitlines():
         assert set(line.split("\t")[1].split()) <= tokens
+    # the beam search spells the training words by their phones and writes words
+    beam = json.loads((phone_run / "results/test-beam/scores.json").read_text())
+    assert beam["units"] == "words from phones" and beam["lexicon_words"] > 50
+    lexicon = set(cut_words(tiny_corpora["turkish"].cuts("train")))  # written Turkish
+    hyps = [ln.split("\t")[1] for ln in
+            (phone_run / "results/test-beam/hyps.txt").read_text().splitlines()]
+    assert any(hyps) and all(set(h.split()) <= lexicon for h in hyps)
 
 
 def test_decode_of_a_phone_model_scores_phones(phone_run, cache_dir):
@@ -78,8 +85,6 @@ def test_units_that_do_not_match_fail_in_one_line(phone_run, cache_dir, tmp_path
         (("transfer", "source=from-checkpoint", f"source_checkpoint={phone_run}",
           "target=bengali", f"exp_dir={tmp_path}", *TINY_DATA),
          "has phones units, the target units=chars"),
-        (("decode", f"checkpoint={phone_run}", "decode=beam"),
-         "no lexicon beam search for a phones model"),
     ]
     for (recipe, *args), needle in cases:
         res = _run_here(recipe, *args, cache=cache_dir)
