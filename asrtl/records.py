@@ -179,6 +179,7 @@ class Ranking(Record):
     halves: dict[str, Any] = field(default_factory=dict)
     zero_shot_cer: dict[str, float] | None = None
     target_utterances: int | None = None
+    units: str = "chars"  # the source models' and the target's: chars | phones
     wall_s: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -26,6 +26,7 @@ from asrtl.eval.evaluate import ctc_loss
 from asrtl.eval.score import score
 from asrtl.lid.model import LIDModel
 from asrtl.lid.score import Posteriors, posteriors
+from asrtl.models.attributes import attach_vocab
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model, input_transform
 from asrtl.rank import units as unitlib
@@ -158,6 +159,7 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
     :class:`SourcePass`)."""
     model = ckpt.model.to(device).eval()
     mapped = build_model(ModelConfig.from_dict({**model.cfg.to_dict(), "vocab_size": len(vocab)}))
+    attach_vocab(mapped, vocab)
     map_head(model, ckpt.vocab, mapped, vocab, "mean")
     head = mapped.head.to(device)
     fbank = input_transform(model.cfg).to(device)
@@ -189,7 +191,8 @@ def run_source(ckpt: Checkpoint, vocab: Vocabulary, cuts: CutSet, device: torch.
                                                           replace=False))
         f, y, p = f[keep], y[keep], p[keep]
     return SourcePass(features=f, labels=y, source_probs=p,
-                      loss_per_token=loss / max(tokens, 1), cer=score(refs, hyps)["cer"],
+                      loss_per_token=loss / max(tokens, 1),
+                      cer=score(refs, hyps, vocab.units)["cer"],
                       utterances=utts, head=head.cpu())
 
 

@@ -13,12 +13,20 @@ from lhotse import CutSet
 from omegaconf import OmegaConf
 
 from asrtl.data.languages import get_language
-from asrtl.data.manifest import audio_cuts, cut_texts, is_manifest_path, prepare_corpus
+from asrtl.data.manifest import (
+    audio_cuts,
+    cut_texts,
+    data_cache_dir,
+    is_manifest_path,
+    prepare_corpus,
+)
+from asrtl.data.phones import check_units, with_units
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.layout import RunLayout
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.train import train_lid
+from asrtl.models.attributes import check_head
 from asrtl.rank.combine import combine, confidence, half_weights, halves, ordered
 from asrtl.rank.rankers import (
     HALVES,
@@ -31,7 +39,7 @@ from asrtl.rank.rankers import (
 from asrtl.records import Ranking
 from asrtl.train.checkpoint import resolve_checkpoint
 from asrtl.train.loop import TrainConfig
-from asrtl.transfer.source import resolve_source, source_budget
+from asrtl.transfer.source import resolve_source, source_budget, units_of
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +78,9 @@ def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
         if is_manifest_path(target):
             cuts = audio_cuts(target)
         else:
-            corpus = prepare_corpus({**cfg.data, "hours": cfg.target_hours}, target,
-                                    seed=cfg.seed)
+            corpus = with_units(prepare_corpus({**cfg.data, "hours": cfg.target_hours}, target,
+                                               seed=cfg.seed), units_of(cfg),
+                                data_cache_dir(cfg.data))
             dev_cuts = corpus.cuts("dev")  # read from disk once
             dev = frozenset(c.id for c in dev_cuts)
             cuts = CutSet.from_cuts([*corpus.cuts("train"), *dev_cuts])
@@ -82,7 +91,7 @@ def target_data(cfg: Any) -> tuple[CutSet, frozenset[str], Vocabulary | None]:
     # the vocabulary as transfer builds it: from the training text alone
     texts = [t for t in cut_texts(c for c in cuts if c.id not in dev) if t.strip()] \
         if all(c.supervisions for c in cuts) else []
-    return cuts, dev, Vocabulary.from_texts(texts) if texts else None
+    return cuts, dev, Vocabulary.from_texts(texts, units_of(cfg)) if texts else None
 
 
 def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
@@ -142,6 +151,13 @@ def plan(cfg: Any) -> Plan:
     """
     t0 = time.perf_counter()
     target, sources = str(cfg.target), [str(s) for s in cfg.sources]
+    units = units_of(cfg)
+    if units != "chars" and is_manifest_path(target):
+        raise UserError(f"units={units} needs a target language to phonemise, not the "
+                        f"manifest {target}")
+    for lang in ([] if is_manifest_path(target) else [target]) + sources:
+        check_units(units, lang)
+    check_head(cfg.model.get("head"), units)
     names = [str(r) for r in cfg.rankers]
     chosen = [str(r) for r in cfg.combine] if cfg.combine else \
         [r for r in DEFAULT_COMBINE if r in names] or [r for r in names if r != "combined"]
@@ -197,5 +213,5 @@ def rank(cfg: Any, req: Plan, device: torch.device) -> Ranking:
         halves=halves(scores, HALVES),
         zero_shot_cer={s: round(inputs.source_pass(s).cer, 4) for s in sources}
         if "models" in want else None,
-        target_utterances=len(req.cuts),
+        target_utterances=len(req.cuts), units=units_of(cfg),
         wall_s={**{k: round(v, 2) for k, v in walls.items()}, **ranker_walls})

@@ -85,6 +85,10 @@ def test_units_that_do_not_match_fail_in_one_line(phone_run, cache_dir, tmp_path
         (("transfer", "source=from-checkpoint", f"source_checkpoint={phone_run}",
           "target=bengali", f"exp_dir={tmp_path}", *TINY_DATA),
          "has phones units, the target units=chars"),
+        (("rank", "target=t.jsonl.gz", "sources=[turkish,bengali]", "units=phones",
+          f"exp_dir={tmp_path}"), "units=phones needs a target language to phonemise"),
+        (("pretrain", "language=turkish", "model.head=attributes", f"exp_dir={tmp_path}"),
+         "model.head=attributes composes phones"),
     ]
     for (recipe, *args), needle in cases:
         res = _run_here(recipe, *args, cache=cache_dir)
