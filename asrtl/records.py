@@ -145,6 +145,7 @@ class TransferSummary(Record):
     seed: int | None = None
     copy: str | None = None  # which layers were copied, frozen, reinitialised (one line)
     units: str = "chars"  # chars | phones
+    layer_weights: list[float] | None = None  # strategy=features, layers=all: frontend first
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -12,14 +12,17 @@ from asrtl.data.features import FeatureConfig
 from asrtl.errors import UserError
 from asrtl.models.attributes import AttributeHead
 from asrtl.models.encoder import SUBSAMPLING, Conv2dSubsampling, Encoder
+from asrtl.models.featurizer import Featurizer
 from asrtl.settings import checked_fields
 
 SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
+FEATURIZERS = ("none", "last", "all", "fne")
 HEADS = ("linear", "attributes")
 # settings two models may differ in and still share every tensor's shape and meaning: the
 # name, the vocabulary, the regularisation, and the modules a strategy adds (adapters, LoRA)
 TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
-                     "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha")
+                     "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha",
+                     "featurizer", "downstream", "downstream_layers", "fne_discretize")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ class ModelConfig:
         lora_rank, lora_alpha: LoRA on the attention projections (rank 0: none).
         head: ``linear`` (a free row per token), or ``attributes``: phone rows composed from
             their articulatory features (:mod:`asrtl.models.attributes`; ``units=phones``).
+        featurizer: ``none``, or what a trainable ``downstream`` reads of the (frozen)
+            encoder: ``last``, ``all`` (a weighted sum of every layer) or ``fne``
+            (:mod:`asrtl.models.featurizer`; ``strategy=features``).
+        downstream, downstream_layers: the layers on the featurizer (``conformer`` or
+            ``lstm``), before the head.
+        fne_discretize: ``fne``'s values to {-1, 0, 1}.
     """
 
     name: str = "small"
@@ -76,6 +85,10 @@ class ModelConfig:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     head: str = "linear"
+    featurizer: str = "none"
+    downstream: str = "conformer"
+    downstream_layers: int = 2
+    fne_discretize: bool = False
 
     def __post_init__(self) -> None:  # JSON and YAML give lists: compare as tuples
         object.__setattr__(self, "conv_layers", tuple(tuple(int(v) for v in c)
@@ -85,6 +98,15 @@ class ModelConfig:
         if self.head != "linear" and self.raw_waveform:
             raise UserError(f"model.head={self.head} is for the fbank encoders (conformer, "
                             f"lstm), not {self.encoder}")
+        if self.featurizer not in FEATURIZERS:
+            raise UserError(f"model.featurizer must be one of {list(FEATURIZERS)}, got "
+                            f"{self.featurizer!r}")
+        if self.featurizer != "none" and self.raw_waveform:
+            raise UserError(f"model.featurizer={self.featurizer} is for the fbank encoders "
+                            f"(conformer, lstm) so far, not {self.encoder}")
+        if self.featurizer != "none" and self.downstream_layers < 0:
+            raise UserError(f"model.downstream_layers must be >= 0, got "
+                            f"{self.downstream_layers}")
 
     @property
     def raw_waveform(self) -> bool:
@@ -132,6 +154,11 @@ class CTCModel(nn.Module):
         self.frontend = Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels)
         self.encoder = Encoder(cfg.encoder, cfg.dim, cfg.num_layers, cfg.heads, cfg.ffn_dim,
                                cfg.conv_kernel, cfg.dropout)
+        if cfg.featurizer != "none":
+            self.featurizer = Featurizer(cfg.featurizer, cfg.num_layers + 1, cfg.dim,
+                                         cfg.fne_discretize)
+            self.downstream = Encoder(cfg.downstream, cfg.dim, cfg.downstream_layers, cfg.heads,
+                                      cfg.ffn_dim, cfg.conv_kernel, cfg.dropout)
         self.head = (AttributeHead(cfg.dim, cfg.vocab_size) if cfg.head == "attributes"
                      else nn.Linear(cfg.dim, cfg.vocab_size))
 
@@ -149,14 +176,20 @@ class CTCModel(nn.Module):
 
     def encode(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor,
                                                                              torch.Tensor]:
-        """The encoder's output before the head: ``(hidden (B, T', D), out_lens (B,))``."""
+        """The encoder's output before the head: ``(hidden (B, T', D), out_lens (B,))`` (with a
+        featurizer: the downstream layers' output on the featurizer's)."""
         x, lens = self.frontend(feats, feat_lens)
-        return self.encoder(x, lens), lens
+        if self.cfg.featurizer == "none":
+            return self.encoder(x, lens), lens
+        return self.downstream(self.featurizer(self.encoder.states(x, lens)), lens), lens
 
     def layer_names(self) -> list[str]:
-        """The copyable units, input to output: ``frontend``, ``encoder.layers.N``, ``head``."""
+        """The copyable units, input to output: ``frontend``, ``encoder.layers.N``, (with a
+        featurizer: ``featurizer``, ``downstream.layers.N``,) ``head``."""
+        extra = [] if self.cfg.featurizer == "none" else [
+            "featurizer", *(f"downstream.layers.{i}" for i in range(len(self.downstream.layers)))]
         return ["frontend", *(f"encoder.layers.{i}" for i in range(len(self.encoder.layers))),
-                "head"]
+                *extra, "head"]
 
 
 def num_parameters(model: nn.Module) -> int:

@@ -44,8 +44,9 @@ from asrtl.train.loop import TrainConfig
 from asrtl.train.model_card import write_model_card
 from asrtl.train.run import claim_run_dir, run_meta, train_and_score
 from asrtl.transfer.copy import CopyReport, copy_layers
+from asrtl.transfer.features import fit_fne_statistics, layer_weights
 from asrtl.transfer.source import check_same_architecture, resolve_source, source_budget
-from asrtl.transfer.strategies import StrategyConfig, apply_strategy
+from asrtl.transfer.strategies import StrategyConfig, apply_strategy, with_feature_layers
 
 log = logging.getLogger("transfer")
 
@@ -53,7 +54,8 @@ log = logging.getLogger("transfer")
 @recipe(distributed=True)
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    strategy = StrategyConfig.from_dict(cfg.strategy)  # bad settings fail before any work
+    strategy = with_feature_layers(StrategyConfig.from_dict(cfg.strategy),  # bad settings fail
+                                   cfg.features.layers)                     # before any work
     decode = DecodeConfig.from_dict(cfg.decode)
     if "test" not in decode.splits:
         raise UserError(f"decode.splits must include test (summary.json's WER), got "
@@ -81,7 +83,9 @@ def main(cfg: DictConfig) -> None:
     texts = cut_texts(corpus.cuts("train"))
     vocab = Vocabulary.from_texts(texts, units)
     torch.manual_seed(cfg.seed)
-    model = build_model(ModelConfig.from_dict({**cfg.model, "vocab_size": len(vocab)}))
+    features = strategy.features.model_fields() if strategy.features else {}
+    model = build_model(ModelConfig.from_dict({**cfg.model, **features,
+                                               "vocab_size": len(vocab)}))
     attach_vocab(model, vocab)
     if source is not None:
         check_same_architecture(source, model.cfg)
@@ -91,6 +95,7 @@ def main(cfg: DictConfig) -> None:
         layers = list(cfg.transfer.layers) if cfg.transfer.layers is not None else None
         report = copy_layers(source.model, model, layers, source.vocab, vocab,
                              cfg.transfer.head_init, texts)
+    fit_fne_statistics(model, corpus.cuts("train"), vocab, device)  # fne: the target's own
     fit_kwargs = apply_strategy(model, strategy, report.layers)
     report.frozen = fit_kwargs.pop("frozen")
     log.info("transfer %s -> %s (%s): %s", cfg.source, cfg.target, strategy.name,
@@ -111,7 +116,8 @@ def main(cfg: DictConfig) -> None:
         wer_percent=greedy["wer_percent"], cer_percent=greedy["cer_percent"],
         beam=out["scores"].get("test-beam"), epochs=train_cfg.epochs,
         steps=out["fit"]["steps"], wall_s=out["fit"]["train_wall_s"], device=str(device),
-        seed=cfg.seed, copy=report.summary(), units=units)
+        seed=cfg.seed, copy=report.summary(), units=units,
+        layer_weights=layer_weights(out["checkpoint"]) if strategy.features else None)
     summary.save(run_dir / "summary.json")
     write_model_card(run_dir)
     rate = "PER" if units == "phones" else "CER"

@@ -6,7 +6,7 @@ model's named units, input to output: ``frontend``, ``encoder.layers.0`` ...
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -73,6 +73,48 @@ class DiscriminativeConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    """``strategy.features``: a frozen encoder's features read by new layers
+    (:mod:`asrtl.models.featurizer`).
+
+    Attributes:
+        layers: ``last``, ``all`` (a learned weighted sum of every layer) or ``fne`` (the
+            full-network embedding: every layer standardised on the target's training
+            split, concatenated, projected).
+        downstream: ``conformer`` or ``lstm``: the trainable layers on the features.
+        downstream_layers: how many (0: the head reads the features).
+        discretize: ``fne``'s values to {-1, 0, 1}.
+    """
+
+    layers: str = "all"
+    downstream: str = "conformer"
+    downstream_layers: int = 2
+    discretize: bool = False
+
+    @classmethod
+    def from_dict(cls, d: Any, section: str = "strategy.features") -> FeaturesConfig:
+        """Raises: UserError: an unknown key, a bad type or value, naming
+        ``strategy.features.<key>``."""
+        if isinstance(d, cls):
+            return d
+        cfg = cls(**checked_fields(cls, d, section))
+        if cfg.layers not in ("last", "all", "fne"):
+            raise UserError(f"{section}.layers must be last, all or fne, got {cfg.layers!r}")
+        if cfg.downstream not in ("conformer", "lstm"):
+            raise UserError(f"{section}.downstream must be conformer or lstm, got "
+                            f"{cfg.downstream!r}")
+        if cfg.downstream_layers < 0:
+            raise UserError(f"{section}.downstream_layers must be >= 0, got "
+                            f"{cfg.downstream_layers}")
+        return cfg
+
+    def model_fields(self) -> dict[str, Any]:
+        """The ``ModelConfig`` settings of the target model."""
+        return {"featurizer": self.layers, "downstream": self.downstream,
+                "downstream_layers": self.downstream_layers, "fne_discretize": self.discretize}
+
+
+@dataclass(frozen=True)
 class StrategyConfig:
     """An adaptation plan (``conf/strategy/*.yaml``; the defaults are ``finetune.yaml``'s).
 
@@ -88,6 +130,7 @@ class StrategyConfig:
             ``train.schedule`` in force.
         stages: ``chain_thaw``, ``gradual_unfreeze``, ``head_first`` or None (one stage).
         stage_epochs: epochs per stage (the last stage runs to the end).
+        features: a frozen encoder read by new layers (``strategy=features``), or None.
     """
 
     name: str = "finetune"
@@ -98,6 +141,7 @@ class StrategyConfig:
     schedule: str | None = None
     stages: str | None = None
     stage_epochs: int = 1
+    features: FeaturesConfig | None = None
 
     @classmethod
     def from_dict(cls, d: Any, section: str = "strategy") -> StrategyConfig:
@@ -117,6 +161,8 @@ class StrategyConfig:
                 d["freeze"] = []
             if isinstance(d.get("peft"), Mapping) and not d["peft"]:
                 d["peft"] = None
+            if isinstance(d.get("features"), Mapping) and not d["features"]:
+                d["features"] = None
         cfg = cls(**checked_fields(cls, d, section))
         if isinstance(cfg.trainable, str) and cfg.trainable not in TRAINABLE:
             raise UserError(f"{section}.trainable must be {', '.join(TRAINABLE)} or a list of "
@@ -133,6 +179,22 @@ class StrategyConfig:
         if cfg.stage_epochs < 1:
             raise UserError(f"{section}.stage_epochs must be >= 1, got {cfg.stage_epochs}")
         return cfg
+
+
+def with_feature_layers(strategy: StrategyConfig, layers: str | None) -> StrategyConfig:
+    """``strategy`` with ``features.layers`` (the recipe's top-level key) in place of its own.
+
+    Raises:
+        UserError: ``features.layers`` for a strategy without features, or a bad value.
+    """
+    if layers is None:
+        return strategy
+    if strategy.features is None:
+        raise UserError(f"features.layers={layers} needs strategy=features (strategy "
+                        f"{strategy.name} reads no frozen features)")
+    features = FeaturesConfig.from_dict({**asdict(strategy.features), "layers": str(layers)},
+                                        "features")
+    return replace(strategy, features=features)
 
 
 def layer_parameters(model: CTCModel, layer: str) -> list[nn.Parameter]:

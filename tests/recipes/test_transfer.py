@@ -57,6 +57,23 @@ def test_summary_and_copy_report(runs):
     assert not scratch["copied"] and scratch["head"] is None
 
 
+def test_features_strategy_reads_every_layer_of_the_frozen_source(runs, cache_dir, tmp_path):
+    src = runs["exp"] / "pretrain" / "assamese-0.06h"
+    res = _run("transfer", "target=bengali", f"source_checkpoint={src}", "strategy=features",
+               *COMMON, "train.epochs=1", f"exp_dir={tmp_path}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = tmp_path / "transfer" / "ckpt-assamese-0.06h-to-bengali" / "features"
+    summary = json.loads((run / "summary.json").read_text())
+    weights = summary["layer_weights"]  # the frontend's output and the 3 tiny layers'
+    assert len(weights) == 4 and abs(sum(weights) - 1) < 1e-3
+    report = json.loads((run / "copy_report.json").read_text())
+    assert any(n.startswith("encoder.layers.2.") for n in report["frozen"])
+    assert not any(n.startswith(("featurizer", "downstream", "head")) for n in report["frozen"])
+    res = _run_here("transfer", "target=bengali", f"source_checkpoint={src}",
+                    "features.layers=all", *COMMON, f"exp_dir={tmp_path}/bad", cache=cache_dir)
+    assert res.returncode == 2 and "needs strategy=features" in res.stderr.strip().splitlines()[-1]
+
+
 def test_frozen_strategy_and_bad_inputs(runs, cache_dir, tmp_path):
     exp = runs["exp"]
     src = exp / "pretrain" / "assamese-0.06h"
