@@ -146,7 +146,22 @@ class TransferSummary(Record):
     copy: str | None = None  # which layers were copied, frozen, reinitialised (one line)
     units: str = "chars"  # chars | phones
     layer_weights: list[float] | None = None  # strategy=features, layers=all: frontend first
+    # against the scratch baseline of the same target, budget and seed, when it was run:
+    # {"run", "wer", "cer", "wer_points", "cer_points", "worse"} (points: this minus scratch)
+    vs_scratch: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def against(self, scratch: TransferSummary, run: str) -> dict[str, Any] | None:
+        """This transfer against ``scratch`` (at ``run``): None unless it is a scratch run of
+        the same target, budget, seed and units."""
+        if (scratch.source != "none" or self.source == "none" or scratch.target != self.target
+                or scratch.target_hours != self.target_hours or scratch.seed != self.seed
+                or scratch.units != self.units):
+            return None
+        return {"run": run, "wer": scratch.wer, "cer": scratch.cer,
+                "wer_points": round(self.wer_percent - scratch.wer_percent, 2),
+                "cer_points": round(self.cer_percent - scratch.cer_percent, 2),
+                "worse": self.wer >= scratch.wer}
 
 
 @dataclass

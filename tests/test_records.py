@@ -23,7 +23,7 @@ def test_a_summary_reads_back_as_written(tmp_path):
     s = TransferSummary(**OLD_TRANSFER)
     s.save(tmp_path / "summary.json")
     on_disk = json.loads((tmp_path / "summary.json").read_text())
-    assert on_disk == {**OLD_TRANSFER, "units": "chars", "layer_weights": None,
+    assert on_disk == {**OLD_TRANSFER, "units": "chars", "layer_weights": None, "vs_scratch": None,
                        "record_version": 1}
     assert TransferSummary.load(tmp_path / "summary.json") == s
 
@@ -100,3 +100,15 @@ def test_multilingual_summary_round_trip(tmp_path):
                             scores={"a": {"test": {"wer": 0.5}}}, steps=100, wall_s=12.0)
     s.save(tmp_path / "summary.json")
     assert MultilingualSummary.load(tmp_path / "summary.json") == s
+
+
+def test_a_transfer_against_its_scratch_baseline():
+    transfer = TransferSummary(**OLD_TRANSFER)
+    scratch = TransferSummary(**{**OLD_TRANSFER, "source": "none", "wer": 0.7, "cer": 0.3,
+                                 "wer_percent": 70.0, "cer_percent": 30.0})
+    vs = transfer.against(scratch, "exp/transfer/none-to-bengali/finetune")
+    assert vs == {"run": "exp/transfer/none-to-bengali/finetune", "wer": 0.7, "cer": 0.3,
+                  "wer_points": -8.0, "cer_points": -9.0, "worse": False}
+    assert transfer.against(TransferSummary(**{**OLD_TRANSFER, "source": "none", "seed": 1}),
+                            "x") is None  # another seed: not its baseline
+    assert scratch.against(scratch, "x") is None

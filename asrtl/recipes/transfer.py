@@ -34,6 +34,7 @@ from asrtl.errors import UserError
 from asrtl.eval.config import DecodeConfig
 from asrtl.io import write_json_atomic
 from asrtl.jobs import pretrain_missing
+from asrtl.layout import RunLayout
 from asrtl.models.attributes import attach_vocab, check_head
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
@@ -118,11 +119,19 @@ def main(cfg: DictConfig) -> None:
         steps=out["fit"]["steps"], wall_s=out["fit"]["train_wall_s"], device=str(device),
         seed=cfg.seed, copy=report.summary(), units=units,
         layer_weights=layer_weights(out["checkpoint"]) if strategy.features else None)
+    scratch = RunLayout(cfg.exp_dir).transfer("none", str(cfg.target), units=units)
+    if (scratch / "summary.json").is_file() and scratch.resolve() != run_dir.resolve():
+        summary.vs_scratch = summary.against(TransferSummary.load(scratch / "summary.json"),
+                                             str(scratch))
     summary.save(run_dir / "summary.json")
     write_model_card(run_dir)
     rate = "PER" if units == "phones" else "CER"
     print(f"{cfg.source} -> {cfg.target} ({strategy.name}): WER "
           f"{summary.wer_percent:.1f}% {rate} {summary.cer_percent:.1f}% (greedy)")
+    if summary.vs_scratch and summary.vs_scratch["worse"]:
+        print(f"negative transfer: WER {summary.wer_percent:.1f}% against "
+              f"{100 * summary.vs_scratch['wer']:.1f}% with no pretraining "
+              f"({summary.vs_scratch['run']}; one seed)")
 
 
 if __name__ == "__main__":

@@ -274,9 +274,17 @@ def markdown(res: dict[str, Any]) -> str:
     for m, key in (("WER", "not_improved_over_scratch"),
                    ("CER", "not_improved_over_scratch_cer")):
         worse = {t: v[key] for t, v in res["per_target"].items() if v[key]}
+        metric_key = m.lower()
+        pairs = [(s, t) for t in res["per_target"] for s in res["languages"]
+                 if s != t and (res[metric_key].get(s) or {}).get(t) is not None
+                 and (res[metric_key].get("none") or {}).get(t) is not None]
+        share = (f" Negative transfer (the {res['strategy']} transfer worse than or equal to "
+                 f"no pretraining) in {sum(len(s) for s in worse.values())} of {len(pairs)} "
+                 f"pairs; one seed each, so a difference within the seed spread is not told "
+                 f"apart." if pairs else "")
         if worse:
             lines.append(f"- By {m}: no. Not better than the small-budget baseline: " + "; ".join(
-                f"{', '.join(s)} -> {t}" for t, s in worse.items()) + ".")
+                f"{', '.join(s)} -> {t}" for t, s in worse.items()) + "." + share)
         else:
             lines.append(f"- By {m}: yes, every source beat the small-budget baseline for "
                          "every target.")

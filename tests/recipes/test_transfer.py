@@ -21,7 +21,7 @@ COMMON = ["model=tiny", "train.epochs=12", "train.batch_duration_s=12", "train.l
 def runs(tiny_corpora, cache_dir, tiny_exp) -> dict[str, Path]:
     exp = tiny_exp
     out = {}
-    for source in ("assamese", "none"):
+    for source in ("none", "assamese"):  # scratch first: the transfer compares itself with it
         res = _run("transfer", f"source={source}", "target=bengali", f"exp_dir={exp}", *COMMON,
                    cache=cache_dir)
         assert res.returncode == 0, res.stderr[-3000:]
@@ -49,6 +49,10 @@ def test_summary_and_copy_report(runs):
                 "epochs", "wall_s", "device"):
         assert key in s, key
     assert s["source_hours"] == 0.06 and s["strategy"] == "finetune"
+    scratch = _summary(runs["none"])
+    assert s["vs_scratch"]["run"].endswith("none-to-bengali/finetune")
+    assert s["vs_scratch"]["cer_points"] == round(s["cer_percent"] - scratch["cer_percent"], 2)
+    assert scratch["vs_scratch"] is None
     assert (runs["exp"] / "pretrain" / "assamese-0.06h" / "results/test/scores.json").is_file()
     report = json.loads((runs["assamese"] / "copy_report.json").read_text())
     assert report["layers"][-1] == "head" and not report["reinitialised"]
