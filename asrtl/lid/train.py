@@ -77,6 +77,40 @@ def frame_loss(log_post: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
     return (nll * w).sum() / w.sum()
 
 
+# TrainConfig fields LID training cannot use, and why (it has no dev pass, no DataLoader,
+# one checkpoint per epoch, one process): set to anything but their defaults, they are named
+# in the log; ``compile`` and a mixed precision it would silently skip are refused
+NOT_USED = {"checkpoint_every_steps": "a checkpoint every epoch",
+            "keep_checkpoints": "the newest checkpoint only",
+            "num_workers": "audio read in the training process",
+            "eval_batch_duration_s": "no dev pass", "select": "no dev pass",
+            "sync_batchnorm": "one process"}
+
+
+def check_lid_train(train: TrainConfig, section: str = "train") -> None:
+    """What LID training does with ``train``: every field is honoured but those of
+    :data:`NOT_USED` (logged when set) and the refused ones.
+
+    Raises:
+        UserError: ``stop_cer`` (a LID model has no CER), ``compile``, or ``amp`` other than
+            ``auto``/``off`` (LID trains in full precision).
+    """
+    if train.stop_cer is not None:
+        raise UserError(f"{section}.stop_cer={train.stop_cer}: a LID classifier has no CER; "
+                        f"leave it null")
+    if train.compile:
+        raise UserError(f"{section}.compile=true: LID training does not compile its model; "
+                        f"leave it false")
+    if train.amp not in ("auto", "off"):
+        raise UserError(f"{section}.amp={train.amp}: LID training runs in full precision; "
+                        f"use auto or off")
+    default = TrainConfig()
+    for key, why in NOT_USED.items():
+        if getattr(train, key) != getattr(default, key):
+            log.info("LID training does not use %s.%s=%r (%s)", section, key,
+                     getattr(train, key), why)
+
+
 def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: TrainConfig,
               device: torch.device, seed: int, utterance_weight: float = 0.0) -> LIDModel:
     """Trains a classifier over ``cuts``' languages in ``run_dir`` (resuming a stopped run,
@@ -86,10 +120,10 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         run_dir: gets ``checkpoints/epoch-NN/`` (+ ``latest.json``) and ``metrics.jsonl``.
         cuts: training cuts per language, in class order (``cfg.languages``).
         utterance_weight: weight of :func:`utterance_loss` beside the frame loss.
+        train: every field honoured (``accum_grad`` batches per step included) but those
+            :func:`check_lid_train` names.
     """
-    if train.stop_cer is not None:
-        raise UserError(f"lid.train.stop_cer={train.stop_cer}: a LID classifier has no CER; "
-                        f"leave it null")
+    check_lid_train(train, "lid.train")
     if list(cuts) != list(cfg.languages):
         raise UserError(f"LID training languages {list(cuts)} differ from the classes "
                         f"{list(cfg.languages)}")
@@ -113,7 +147,7 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
     weights = class_weights(cuts).to(device)
     specaug = SpecAugment() if train.spec_augment else None
     first_epoch = train_batches(all_cuts, train.batch_duration_s, seed, 0)
-    steps_per_epoch = len(first_epoch)
+    steps_per_epoch = -(-len(first_epoch) // train.accum_grad)  # optimizer steps
     total = steps_per_epoch * train.epochs
     by_id = {c.id: c for c in all_cuts}
     while epoch < train.epochs:
@@ -121,21 +155,25 @@ def train_lid(run_dir: Path, cuts: Mapping[str, CutSet], cfg: LIDConfig, train: 
         batches = (first_epoch if epoch == 0 else
                    train_batches(all_cuts, train.batch_duration_s, seed, epoch))
         for i, batch in enumerate(batches):
-            step = epoch * steps_per_epoch + i
-            torch.manual_seed(step_seed(seed, step))
-            for g in optimizer.param_groups:
-                g["lr"] = train.lr * lr_factor(step, total, train.warmup_steps, train.schedule,
-                                               train.final_lr_ratio)
+            step = epoch * steps_per_epoch + i // train.accum_grad
+            first, last = i % train.accum_grad == 0, (
+                (i + 1) % train.accum_grad == 0 or i + 1 == len(batches))
+            if first:
+                torch.manual_seed(step_seed(seed, step))
+                for g in optimizer.param_groups:
+                    g["lr"] = train.lr * lr_factor(step, total, train.warmup_steps,
+                                                   train.schedule, train.final_lr_ratio)
+                optimizer.zero_grad(set_to_none=True)
             wavs, wav_lens = load_padded([by_id[c] for c in batch])
             y = torch.tensor([labels[c] for c in batch], device=device)
             log_post, lens = model(wavs.to(device), wav_lens.to(device), augment=specaug)
             loss = frame_loss(log_post, lens, y, weights)
             if utterance_weight:
                 loss = loss + utterance_weight * utterance_loss(log_post, lens, y, weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-            optimizer.step()
+            (loss / train.accum_grad).backward()
+            if last:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+                optimizer.step()
             losses.append(loss.item())
         epoch += 1
         row = {"epoch": epoch, "train_loss": round(sum(losses) / len(losses), 4),

@@ -25,7 +25,7 @@ from asrtl.data.vocab import Vocabulary
 from asrtl.errors import UserError
 from asrtl.layout import RunLayout
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
-from asrtl.lid.train import train_lid
+from asrtl.lid.train import check_lid_train, train_lid
 from asrtl.models.attributes import check_head
 from asrtl.rank.combine import combine, confidence, half_weights, halves, ordered
 from asrtl.rank.rankers import (
@@ -163,6 +163,10 @@ def plan(cfg: Any) -> Plan:
         [r for r in DEFAULT_COMBINE if r in names] or [r for r in names if r != "combined"]
     check_rankers(list(dict.fromkeys(names + chosen)))
     settings = RankSettings.from_dict(cfg.settings)
+    if "lid" in needs(names + chosen):  # its training settings, before any source trains
+        lid_train = OmegaConf.to_container(cfg.lid.train, resolve=True) \
+            if OmegaConf.is_config(cfg.lid.train) else dict(cfg.lid.train)
+        check_lid_train(TrainConfig.from_dict({**cfg.train, **lid_train}), "lid.train")
     weights = {r: 1.0 for r in chosen} if cfg.combine else half_weights(chosen, HALVES)
     check_sources(target, sources)
     if cfg.data.name == "embedded":

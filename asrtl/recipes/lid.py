@@ -33,7 +33,7 @@ from asrtl.lid.compat import deprecated_hours, upgrade_run_json
 from asrtl.lid.model import LIDConfig, LIDModel, load_lid
 from asrtl.lid.report import accuracy_summary, sampling_rates, target_ranking, write_matrix
 from asrtl.lid.score import posteriors
-from asrtl.lid.train import train_lid
+from asrtl.lid.train import check_lid_train, train_lid
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
 from asrtl.train.run import claim_run_dir
@@ -82,7 +82,7 @@ def main(cfg: DictConfig) -> None:
     if len(sources) < 2:
         raise UserError(f"LID needs at least 2 source languages, got sources={sources}")
     lid_config(cfg, sources)
-    TrainConfig.from_dict(cfg.train)
+    check_lid_train(TrainConfig.from_dict(cfg.train))
     target, target_cuts = target_audio(cfg)  # bad input fails before any training
     upgrade_run_json(run_dir)
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True))
