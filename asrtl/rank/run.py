@@ -119,11 +119,22 @@ def lid_model(cfg: Any, sources: list[str], device: torch.device) -> LIDModel:
             return model
     arch = LIDConfig.from_dict({k: lid[k] for k in ("encoder", "channels", "kernel_sizes",
                                                     "dilations")} | {"languages": sources})
-    train = TrainConfig.from_dict({**cfg.train, **lid["train"]})
+    train = lid_train_config(cfg.train, lid["train"])
     cuts = {s: prepare_corpus({**cfg.data, "hours": lid["hours"]}, s, seed=cfg.seed)
             .cuts("train") for s in sources}
     return train_lid(runs.rank_lid(sources), cuts, arch, train, device, cfg.seed,
                      lid["utterance_loss"])
+
+
+# settings of the sources' training (``train.*``) the LID classifier does not inherit: its
+# own ``lid.train.*`` may set them (and is refused where LID cannot use them)
+NOT_INHERITED = {"stop_cer": None, "compile": False, "amp": "auto"}
+
+
+def lid_train_config(train: Any, lid_train: Any) -> TrainConfig:
+    """The LID classifier's training: the sources' ``train`` settings, but for
+    :data:`NOT_INHERITED`, under its own ``lid.train``."""
+    return TrainConfig.from_dict({**train, **NOT_INHERITED, **lid_train})
 
 
 @dataclass
@@ -166,7 +177,7 @@ def plan(cfg: Any) -> Plan:
     if "lid" in needs(names + chosen):  # its training settings, before any source trains
         lid_train = OmegaConf.to_container(cfg.lid.train, resolve=True) \
             if OmegaConf.is_config(cfg.lid.train) else dict(cfg.lid.train)
-        check_lid_train(TrainConfig.from_dict({**cfg.train, **lid_train}), "lid.train")
+        check_lid_train(lid_train_config(cfg.train, lid_train), "lid.train")
     weights = {r: 1.0 for r in chosen} if cfg.combine else half_weights(chosen, HALVES)
     check_sources(target, sources)
     if cfg.data.name == "embedded":
