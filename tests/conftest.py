@@ -56,7 +56,8 @@ SHARED_FIXTURES = {"tests/recipes/test_transfer.py": "tiny_exp",  # the tiny sou
                    "tests/faults/test_decode_faults.py": "pretrained",
                    "tests/faults/test_checkpoint_faults.py": "pretrained",
                    "tests/test_api.py": "api_run", "tests/train/test_model_card.py": "api_run",
-                   "tests/recipes/test_transcribe.py": "api_run"}
+                   "tests/recipes/test_transcribe.py": "api_run",
+                   "tests/recipes/test_pseudo_label.py": "api_run"}
 SLOWEST_FIRST = ["pretrained", "tiny_exp", "tests/recipes/test_study.py",
                  "tests/test_ssl_transfer.py", "api_run", "tests/recipes/test_phones.py",
                  "tests/test_export.py",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import runpy
 
 NAMES = ("prepare", "pretrain", "decode", "transcribe", "export", "transfer", "lid", "rank",
-         "study", "report", "speaker_adapt", "multilingual", "demo")
+         "study", "report", "speaker_adapt", "multilingual", "demo", "pseudo_label")
 
 
 def run(name: str) -> None:
