@@ -28,6 +28,8 @@ from lhotse.cut import Cut
 
 from asrtl.data.audio import soundfile_for, sphere_problem
 from asrtl.data.loader import eval_batches, load_padded
+from asrtl.data.manifest import data_cache_dir
+from asrtl.data.phones import language_lexicon
 from asrtl.data.vocab import Vocabulary
 from asrtl.errors import MissingInput, UserError
 from asrtl.eval.align import word_timestamps
@@ -149,7 +151,8 @@ class ASRModel:
                      else greedy(log_probs, out_lens, self.vocab))
             for j, cut in enumerate(batch):
                 words = word_timestamps(log_probs[j, : int(out_lens[j])], texts[j], self.vocab,
-                                        self.frame_s, cut.duration)
+                                        self.frame_s, cut.duration,
+                                        decoder.spell if decoder is not None else None)
                 done[int(cut.id)] = Transcript(texts[j], words, cut.duration)
         return [done[i] for i in range(len(items))]
 
@@ -163,8 +166,12 @@ class ASRModel:
         cache_key = (key, None if kenlm is None else str(kenlm), beam_size)
         if cache_key not in self._beams:
             words = lexicon_words(key, self.meta.training_corpus(self.language))
+            spell = None
+            if words is not None and self.vocab.units == "phones":  # words by their phones
+                spell = language_lexicon(self.language, words, data_cache_dir(self.meta.data)
+                                         ).words
             self._beams[cache_key] = BeamDecoder(self.vocab, words, kenlm=cache_key[1],
-                                                 beam_size=beam_size)
+                                                 beam_size=beam_size, spell=spell)
         return self._beams[cache_key]
 
 

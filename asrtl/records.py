@@ -153,10 +153,10 @@ class TransferSummary(Record):
 
     def against(self, scratch: TransferSummary, run: str) -> dict[str, Any] | None:
         """This transfer against ``scratch`` (at ``run``): None unless it is a scratch run of
-        the same target, budget, seed and units."""
+        the same target, budget, seed, units and epochs."""
         if (scratch.source != "none" or self.source == "none" or scratch.target != self.target
                 or scratch.target_hours != self.target_hours or scratch.seed != self.seed
-                or scratch.units != self.units):
+                or scratch.units != self.units or scratch.epochs != self.epochs):
             return None
         return {"run": run, "wer": scratch.wer, "cer": scratch.cer,
                 "wer_points": round(self.wer_percent - scratch.wer_percent, 2),

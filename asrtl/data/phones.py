@@ -49,7 +49,7 @@ WORD = "|"         # the word boundary of a phone text (the vocabulary's space t
 _DROP = re.compile(r"[ˈˌ0-9‿.]")  # stress, tone numbers, links between words, syllable breaks
 # eSpeak writes a few symbols outside the IPA (or in a form PanPhon does not read): the IPA
 ALTERNATES = str.maketrans({"ε": "ɛ", "g": "ɡ", "ʦ": "ts", "ᵻ": "ɨ", "ɚ": "ə˞", "ɝ": "ɜ˞"})
-LEXICON_VERSION = 1
+LEXICON_VERSION = 2  # bump whenever split_phones or ALTERNATES change what a word gives
 ORTHOGRAPHY = "orthography"  # a phone cut's supervision keeps its written text here
 
 

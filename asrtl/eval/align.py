@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import torch
 from torchaudio.functional import forced_align, merge_tokens
 
@@ -13,7 +15,8 @@ WordTimes = list[tuple[str, float, float]]
 
 
 def word_timestamps(log_probs: torch.Tensor, text: str, vocab: Vocabulary, frame_s: float,
-                    duration_s: float | None = None) -> WordTimes:
+                    duration_s: float | None = None,
+                    spell: Mapping[str, Iterable[str]] | None = None) -> WordTimes:
     """Start and end of each word of ``text`` in one utterance.
 
     Output frame ``t`` is taken to cover ``[t * frame_s, (t + 1) * frame_s)``; a word spans
@@ -25,6 +28,9 @@ def word_timestamps(log_probs: torch.Tensor, text: str, vocab: Vocabulary, frame
         vocab: the model's vocabulary (blank = 0, ``|`` the word boundary).
         frame_s: seconds per output frame (the feature hop times the subsampling).
         duration_s: the audio's duration; times are clipped to it.
+        spell: a phone model's pronunciations, when ``text`` is words it wrote through
+            them (the lexicon beam search); without it a phone model's ``text`` is a phone
+            text, whose words are the phones between two ``|``.
 
     Returns:
         ``[(word, start_s, end_s), ...]`` in order, one per word of ``text`` (empty for an
@@ -33,10 +39,18 @@ def word_timestamps(log_probs: torch.Tensor, text: str, vocab: Vocabulary, frame
     Raises:
         ValueError: ``text`` needs more frames than ``log_probs`` has.
     """
-    words = text.split()
+    if spell is not None:  # words out of a phone model: aligned through their phones
+        words = text.split()
+        tokens = [t for w in words for t in [*vocab.encode(" ".join(spell.get(w) or ())),
+                                              vocab.index[SPACE]]][:-1]
+    elif vocab.units == "phones":  # a phone text: its words are the phones between |
+        words = [" ".join(w.split()) for w in text.split(SPACE) if w.strip()]
+        tokens = vocab.encode(f" {SPACE} ".join(words))
+    else:
+        words = text.split()
+        tokens = vocab.encode(" ".join(words))
     if not words:
         return []
-    tokens = vocab.encode(" ".join(words))
     repeats = sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
     if log_probs.shape[0] < len(tokens) + repeats:
         raise UserError(f"cannot align {len(tokens)} tokens to {log_probs.shape[0]} frames: "

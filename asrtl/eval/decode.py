@@ -112,6 +112,7 @@ class BeamDecoder:
         from torchaudio.models.decoder import ctc_decoder
 
         self.vocab = vocab
+        self.spell = spell if words is not None else None
         self._tmp = tempfile.TemporaryDirectory(prefix="asrtl-lexicon-")
         lexicon = None
         if words is not None:

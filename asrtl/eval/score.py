@@ -28,7 +28,7 @@ def _nfc(texts: list[str]) -> list[str]:
 
 def _phone_views(texts: list[str]) -> tuple[list[str], list[str]]:
     """Phone texts as (words: each word's phones joined, phones: the phones alone)."""
-    words = [" ".join("".join(w.split()) for w in t.split("|") if w.strip()) for t in texts]
+    words = [" ".join("_".join(w.split()) for w in t.split("|") if w.strip()) for t in texts]
     phones = [" ".join(p for p in t.split() if p != "|") for t in texts]
     return words, phones
 

@@ -20,9 +20,12 @@ FEATURIZERS = ("none", "last", "all", "fne")
 HEADS = ("linear", "attributes")
 # settings two models may differ in and still share every tensor's shape and meaning: the
 # name, the vocabulary, the regularisation, and the modules a strategy adds (adapters, LoRA)
+# a source without a featurizer may be read through one (strategy=features); a source with one
+# must be read through the same (its head was trained on the downstream layers' output)
+FEATURIZER_SETTINGS = ("featurizer", "downstream", "downstream_layers", "fne_discretize")
 TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
                      "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha",
-                     "featurizer", "downstream", "downstream_layers", "fne_discretize")
+                     *FEATURIZER_SETTINGS)
 
 
 @dataclass(frozen=True)

@@ -102,19 +102,21 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """``(B, T, D)`` with valid lengths ``(B,)`` -> ``(B, T, D)``."""
-        return self.states(x, lens)[-1]
+        return self.states(x, lens, keep=False)[-1]
 
-    def states(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
-        """The input and every layer's output, ``num_layers + 1`` tensors ``(B, T, D)``."""
+    def states(self, x: torch.Tensor, lens: torch.Tensor, keep: bool = True
+               ) -> list[torch.Tensor]:
+        """The input and every layer's output, ``num_layers + 1`` tensors ``(B, T, D)``
+        (``keep=False``: the last one only, nothing else held)."""
         out = [x]
         if self.kind == "conformer":
             pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lens[:, None]
             x = x.transpose(0, 1)  # torchaudio's layers are time-first
             for layer in self.layers:
                 x = layer(x, pad_mask)
-                out.append(x.transpose(0, 1))
+                out = [*out, x.transpose(0, 1)] if keep else [x.transpose(0, 1)]
             return out
         for layer in self.layers:
             x = layer(x, lens)
-            out.append(x)
+            out = [*out, x] if keep else [x]
         return out

@@ -51,7 +51,15 @@ def set_trainable(model: CTCModel, layers: Iterable[str]) -> list[str]:
 
 def freeze_frozen_norms(model: nn.Module) -> None:
     """Puts every batch norm whose parameters are all frozen in eval mode: a frozen layer
-    keeps its running statistics too (call after ``model.train()``)."""
+    keeps its running statistics too (call after ``model.train()``). In a model that reads
+    its encoder through a featurizer (``strategy=features``), a frozen frontend and encoder
+    go to eval mode whole: no dropout, features as extracted (and as the full-network
+    embedding's statistics were taken)."""
+    if getattr(getattr(model, "cfg", None), "featurizer", "none") != "none":
+        for name in ("frontend", "encoder"):
+            part = getattr(model, name)
+            if not any(p.requires_grad for p in part.parameters()):
+                part.eval()
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             params = list(m.parameters(recurse=False))

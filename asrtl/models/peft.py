@@ -268,7 +268,7 @@ def load_peft(model: nn.Module, path: str | Path) -> None:
         raise UserError(f"{path} holds {_describe(settings)}; the model has "
                         f"{_describe(peft_settings(model))}")
     state = load_file(str(path))
-    params = dict(model.named_parameters())
+    params = model.state_dict(keep_vars=True)  # parameters and buffers (an attribute head's)
     expected = peft_parameter_names(model) + (
         [f"head.{k}" for k in model.head.state_dict()] if info["with_head"] else [])
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))

@@ -217,7 +217,9 @@ def probe_loss(p: SourcePass, dev: frozenset[str], epochs: int, lr: float, seed:
         raise UserError("ctc_probe needs target utterances to train on and to hold out")
     gen = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(p.head.in_features, p.head.out_features)
-    head.load_state_dict(p.head.state_dict())
+    with torch.no_grad():  # the mapped head's rows (an attribute head's composed ones too)
+        head.weight.copy_(p.head.weight.detach())
+        head.bias.copy_(p.head.bias.detach())
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     x_dev, xl_dev, y_dev, yl_dev = _padded(test)
 

@@ -30,7 +30,8 @@ from asrtl.adapt.config import AdaptConfig
 from asrtl.adapt.run import speakers_of
 from asrtl.adapt.study import adapt_speakers, summary
 from asrtl.cli import check_overrides, recipe
-from asrtl.data.manifest import Corpus, prepare_corpus
+from asrtl.data.manifest import Corpus, data_cache_dir, prepare_corpus
+from asrtl.data.phones import with_units
 from asrtl.errors import MissingInput, UserError
 from asrtl.io import write_json_atomic
 from asrtl.layout import model_name
@@ -63,7 +64,8 @@ def main(cfg: DictConfig) -> None:
     claim_run_dir(run_dir, OmegaConf.to_container(cfg, resolve=True), work="*/k*/adapted.json")
     device = resolve_device(cfg.device)
     base = load_checkpoint(cfg.checkpoint)
-    cuts = corpus_of(cfg, base).cuts(cfg.split)
+    cuts = with_units(corpus_of(cfg, base), base.vocab.units,  # a phone model: phone texts
+                      data_cache_dir(cfg.data)).cuts(cfg.split)
     ks = sorted({checked("utts", k, int) for k in (cfg.utts if isinstance(cfg.utts, ListConfig)
                                                    else [cfg.utts])})
     if ks[0] < 1:

@@ -121,8 +121,11 @@ def main(cfg: DictConfig) -> None:
         layer_weights=layer_weights(out["checkpoint"]) if strategy.features else None)
     scratch = RunLayout(cfg.exp_dir).transfer("none", str(cfg.target), units=units)
     if (scratch / "summary.json").is_file() and scratch.resolve() != run_dir.resolve():
-        summary.vs_scratch = summary.against(TransferSummary.load(scratch / "summary.json"),
-                                             str(scratch))
+        try:  # best effort: a bad baseline file never costs this run its summary
+            summary.vs_scratch = summary.against(
+                TransferSummary.load(scratch / "summary.json"), str(scratch))
+        except UserError as e:
+            log.warning("no comparison with the scratch baseline: %s", e)
     summary.save(run_dir / "summary.json")
     write_model_card(run_dir)
     rate = "PER" if units == "phones" else "CER"

@@ -132,8 +132,8 @@ def collect(study: str | Path) -> dict[str, Any]:
                 for m in ("wer", "cer")}
     def not_improved(t: str, m: str) -> list[str]:
         base = metric(f"none->{t}", m)
-        return sorted(s for s in langs if base is not None and metric(f"{s}->{t}", m)
-                      is not None and metric(f"{s}->{t}", m) >= base)
+        return sorted(s for s in langs if s != t and base is not None
+                      and metric(f"{s}->{t}", m) is not None and metric(f"{s}->{t}", m) >= base)
 
     per_target = {}
     for t in langs:

@@ -117,9 +117,12 @@ def map_head(source: CTCModel, source_vocab: Vocabulary, target: CTCModel,
                 mapped.append(tok)
             else:
                 new.append(tok)
-                if init == "mean":
-                    tgt.weight[i] = sw.mean(0)
-                    tgt.bias[i] = sb.mean()
+                if composed and target.head.composed[i]:
+                    continue  # its row comes from its features
+                if init == "mean":  # of the rows in use (an attribute head's free ones: the
+                    used = ~source.head.composed if composed else slice(None)  # uncomposed)
+                    tgt.weight[i] = sw[used].mean(0)
+                    tgt.bias[i] = sb[used].mean()
     text_cov = (None if target_texts is None
                 else text_coverage(target_vocab, set(src_index), target_texts))
     return HeadMapping(mapped=mapped, new=new, init="attributes" if composed else init,

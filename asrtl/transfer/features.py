@@ -34,13 +34,13 @@ def fit_fne_statistics(model: CTCModel, cuts: CutSet, vocab: Vocabulary, device:
         x, lens = model.frontend(*fbank(batch.wavs, batch.wav_lens))
         states = torch.stack(model.encoder.states(x, lens))  # (L + 1, B, T, D)
         mask = (torch.arange(states.shape[2], device=device)[None] < lens[:, None])
-        valid = states[:, mask]  # (L + 1, frames, D)
+        valid = states[:, mask].double()  # (L + 1, frames, D); float64 sums: E[x^2] - E[x]^2
         total = valid.sum(1) if total is None else total + valid.sum(1)
         sq = (valid ** 2).sum(1) if sq is None else sq + (valid ** 2).sum(1)
         frames += valid.shape[1]
     mean = total / frames
     std = (sq / frames - mean ** 2).clamp(min=0).sqrt()
-    model.featurizer.set_statistics(mean.cpu(), std.cpu())
+    model.featurizer.set_statistics(mean.float().cpu(), std.float().cpu())
     model.train(was_training)
 
 

@@ -13,7 +13,7 @@ import torch
 
 from asrtl.errors import MissingInput, UserError
 from asrtl.layout import RunLayout, finished_files, is_finished
-from asrtl.models.ctc import TRAINING_SETTINGS, ModelConfig
+from asrtl.models.ctc import FEATURIZER_SETTINGS, TRAINING_SETTINGS, ModelConfig
 from asrtl.models.ssl_weights import is_ssl_weights, load_ssl_encoder
 from asrtl.multilingual.model import load_source
 from asrtl.train.checkpoint import FORMAT_VERSION, Checkpoint, CheckpointMeta, load_checkpoint
@@ -120,12 +120,17 @@ def is_language(source: str) -> bool:
 
 
 def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
-    """The source must have the target's architecture (the vocabulary aside).
+    """The source must have the target's architecture (the vocabulary aside; a source
+    without a featurizer may be read through one, a source with one only through the same).
 
     Raises:
         ValueError: naming the differing settings of both.
     """
-    diff = source.model.cfg.differences(target, ignore=TRAINING_SETTINGS)
+    there = source.model.cfg
+    diff = there.differences(target, ignore=TRAINING_SETTINGS)
+    if there.featurizer != "none":  # its head was trained on its downstream layers' output
+        diff += [d for d in there.differences(target)
+                 if d.split("=")[0] in FEATURIZER_SETTINGS]
     if diff:
         raise UserError(f"source checkpoint {source.path} has another architecture than "
                         f"model={target.name}: {', '.join(diff)} (choose the matching "

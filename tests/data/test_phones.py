@@ -96,3 +96,21 @@ def test_a_phone_beam_search_writes_words_from_their_pronunciations():
     assert decoder(log_probs.log_softmax(-1), torch.tensor([2 * len(path)])) == ["পানি মা"]
     with pytest.raises(UserError, match="needs the words' pronunciations"):
         BeamDecoder(vocab, list(spell))
+
+
+def test_word_times_of_a_phone_text_and_of_words_through_their_phones():
+    from asrtl.eval.align import word_timestamps
+
+    vocab = Vocabulary.from_texts(["p a n i | m a"], units="phones")
+    path = [vocab.index[t] for t in ("p", "a", "n", "i", "|", "m", "a")]
+    log_probs = torch.full((2 * len(path), len(vocab)), -10.0)
+    for i, t in enumerate(path):
+        log_probs[2 * i, t] = 0.0
+        log_probs[2 * i + 1, 0] = 0.0
+    log_probs = log_probs.log_softmax(-1)
+    times = word_timestamps(log_probs, "p a n i | m a", vocab, 0.04)
+    assert [w for w, _, _ in times] == ["p a n i", "m a"]
+    assert times[0][2] <= times[1][1]  # the first word ends before the second starts
+    spell = {"পানি": ("p", "a", "n", "i"), "মা": ("m", "a")}
+    words = word_timestamps(log_probs, "পানি মা", vocab, 0.04, spell=spell)
+    assert [(w, s, e) for w, s, e in words] == [("পানি", *times[0][1:]), ("মা", *times[1][1:])]

@@ -87,10 +87,17 @@ def test_transfer_shares_the_composition_and_maps_free_rows(tmp_path):
             assert torch.allclose(target.head.weight[i], source.head.weight[same[tok]])
 
 
-def test_saved_with_its_features_and_loaded_without_panphon(tmp_path):
+def test_saved_with_its_features_and_loaded_without_panphon(tmp_path, monkeypatch):
+    import asrtl.models.attributes as attributes
+
     vocab = _vocab("tʃ a n")
     model = _model(vocab)
     ckpt = save_checkpoint(tmp_path, "step-1", model, {"vocab": vocab.tokens, "units": "phones"})
+
+    def no_panphon():
+        raise AssertionError("PanPhon read while loading a checkpoint")
+
+    monkeypatch.setattr(attributes, "_table", no_panphon)
     loaded = load_checkpoint(ckpt)
     assert loaded.vocab.units == "phones" and loaded.model.cfg.head == "attributes"
     x = torch.randn(2, 50, 20)

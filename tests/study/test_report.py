@@ -105,6 +105,8 @@ def test_report_files_are_written_and_deterministic(study):
     assert "| bengali | assamese > turkish > thai (90 %) | assamese | yes | +1.00 |" in md
     assert "LID picked the best source for 1 of 2 targets" in md and "disagrees" in md
     assert "- By WER: no. Not better than the small-budget baseline: thai -> assamese." in md
+    assert ("Negative transfer (the finetune transfer worse than or equal to no pretraining) "
+            "in 1 of 6 pairs") in md  # targets with a baseline: bengali, assamese; 3 sources
     assert "- By CER: no. Not better than the small-budget baseline: thai -> assamese." in md
     wer = (out / "wer.csv").read_text().splitlines()
     assert wer[0] == "pretrain_on,bengali,assamese,turkish,thai"
