@@ -74,11 +74,11 @@ def model_name(checkpoint: Any, exp_dir: Any = None) -> str:
     return "-".join([p for p in parts if p] + ([step] if step else [])) or "run"
 
 
-def source_name(source: Any, checkpoint: Any = None) -> str:
+def source_name(source: Any, checkpoint: Any = None, sources: Any = None) -> str:
     """A transfer's source in its run dir's name: the language (``none``,
     ``multilingual:a+b+c``), or for ``source=from-checkpoint source_checkpoint=C``
     ``ckpt-<model>`` (:func:`model_name` of ``C``: two transfers from two checkpoints do not
-    share one directory).
+    share one directory); with ``sources=[a, b]`` (progressive columns), ``a+b``.
 
     >>> source_name("assamese", None), source_name("from-checkpoint", "exp/pretrain/thai")
     ('assamese', 'ckpt-thai')
@@ -86,7 +86,11 @@ def source_name(source: Any, checkpoint: Any = None) -> str:
     'ckpt-thai-to-lao-finetune'
     >>> source_name("from-checkpoint", "/w/xlsr.pt")
     'ckpt-xlsr'
+    >>> source_name("from-checkpoint", None, ["assamese", "hindi"])
+    'assamese+hindi'
     """
+    if sources:
+        return plus(sources)
     if str(source) != "from-checkpoint" or not checkpoint:
         return str(source)
     return f"ckpt-{model_name(checkpoint)}"

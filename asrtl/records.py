@@ -149,6 +149,8 @@ class TransferSummary(Record):
     # against the scratch baseline of the same target, budget and seed, when it was run:
     # {"run", "wer", "cer", "wer_points", "cer_points", "worse"} (points: this minus scratch)
     vs_scratch: dict[str, Any] | None = None
+    # strategy=progressive: per source, how much the target leaned on its column per layer
+    laterals: dict[str, list[float]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def against(self, scratch: TransferSummary, run: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from asrtl.errors import UserError
 from asrtl.models.attributes import AttributeHead
 from asrtl.models.encoder import SUBSAMPLING, Conv2dSubsampling, Encoder
 from asrtl.models.featurizer import Featurizer
+from asrtl.models.progressive import Column, Lateral
 from asrtl.settings import checked_fields
 
 SSL_ENCODERS = ("wav2vec2", "hubert", "wavlm")
@@ -22,7 +23,8 @@ HEADS = ("linear", "attributes")
 # name, the vocabulary, the regularisation, and the modules a strategy adds (adapters, LoRA)
 # a source without a featurizer may be read through one (strategy=features); a source with one
 # must be read through the same (its head was trained on the downstream layers' output)
-FEATURIZER_SETTINGS = ("featurizer", "downstream", "downstream_layers", "fne_discretize")
+FEATURIZER_SETTINGS = ("featurizer", "downstream", "downstream_layers", "fne_discretize",
+                       "columns")
 TRAINING_SETTINGS = ("name", "vocab_size", "dropout", "layer_drop", "mask_time_prob",
                      "mask_time_length", "adapter_dim", "lora_rank", "lora_alpha",
                      *FEATURIZER_SETTINGS)
@@ -60,6 +62,8 @@ class ModelConfig:
         downstream, downstream_layers: the layers on the featurizer (``conformer`` or
             ``lstm``), before the head.
         fne_discretize: ``fne``'s values to {-1, 0, 1}.
+        columns: frozen source columns read through laterals (progressive networks,
+            :mod:`asrtl.models.progressive`; ``strategy=progressive``); 0: none.
     """
 
     name: str = "small"
@@ -92,6 +96,7 @@ class ModelConfig:
     downstream: str = "conformer"
     downstream_layers: int = 2
     fne_discretize: bool = False
+    columns: int = 0
 
     def __post_init__(self) -> None:  # JSON and YAML give lists: compare as tuples
         object.__setattr__(self, "conv_layers", tuple(tuple(int(v) for v in c)
@@ -107,6 +112,10 @@ class ModelConfig:
         if self.featurizer != "none" and self.raw_waveform:
             raise UserError(f"model.featurizer={self.featurizer} is for the fbank encoders "
                             f"(conformer, lstm) so far, not {self.encoder}")
+        if self.columns < 0 or self.columns and (self.raw_waveform or self.featurizer != "none"):
+            raise UserError(f"model.columns must be >= 0, for the fbank encoders without a "
+                            f"featurizer, got {self.columns} ({self.encoder}, featurizer "
+                            f"{self.featurizer})")
         if self.featurizer != "none" and self.downstream_layers < 0:
             raise UserError(f"model.downstream_layers must be >= 0, got "
                             f"{self.downstream_layers}")
@@ -162,6 +171,15 @@ class CTCModel(nn.Module):
                                          cfg.fne_discretize)
             self.downstream = Encoder(cfg.downstream, cfg.dim, cfg.downstream_layers, cfg.heads,
                                       cfg.ffn_dim, cfg.conv_kernel, cfg.dropout)
+        if cfg.columns:  # frozen source columns, and a lateral from each into each layer
+            self.columns = nn.ModuleList(
+                Column(Conv2dSubsampling(cfg.num_mel_bins, cfg.dim, cfg.subsampling_channels),
+                       Encoder(cfg.encoder, cfg.dim, cfg.num_layers, cfg.heads, cfg.ffn_dim,
+                               cfg.conv_kernel, cfg.dropout)) for _ in range(cfg.columns))
+            self.columns.requires_grad_(False)
+            self.laterals = nn.ModuleList(nn.ModuleList(Lateral(cfg.dim)
+                                                        for _ in range(cfg.columns))
+                                          for _ in range(cfg.num_layers))
         self.head = (AttributeHead(cfg.dim, cfg.vocab_size) if cfg.head == "attributes"
                      else nn.Linear(cfg.dim, cfg.vocab_size))
 
@@ -182,6 +200,14 @@ class CTCModel(nn.Module):
         """The encoder's output before the head: ``(hidden (B, T', D), out_lens (B,))`` (with a
         featurizer: the downstream layers' output on the featurizer's)."""
         x, lens = self.frontend(feats, feat_lens)
+        if self.cfg.columns:
+            with torch.no_grad():  # the columns never train
+                cols = [c.states(feats, feat_lens) for c in self.columns]
+
+            def lateral(i: int, h: torch.Tensor) -> torch.Tensor:
+                return h + sum(lat(cols[k][i]) for k, lat in enumerate(self.laterals[i]))
+
+            return self.encoder.states(x, lens, keep=False, inject=lateral)[-1], lens
         if self.cfg.featurizer == "none":
             return self.encoder(x, lens), lens
         return self.downstream(self.featurizer(self.encoder.states(x, lens)), lens), lens
@@ -191,6 +217,8 @@ class CTCModel(nn.Module):
         featurizer: ``featurizer``, ``downstream.layers.N``,) ``head``."""
         extra = [] if self.cfg.featurizer == "none" else [
             "featurizer", *(f"downstream.layers.{i}" for i in range(len(self.downstream.layers)))]
+        if self.cfg.columns:
+            extra = ["laterals"]
         return ["frontend", *(f"encoder.layers.{i}" for i in range(len(self.encoder.layers))),
                 *extra, "head"]
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torchaudio.models.conformer import ConformerLayer
@@ -104,19 +106,25 @@ class Encoder(nn.Module):
         """``(B, T, D)`` with valid lengths ``(B,)`` -> ``(B, T, D)``."""
         return self.states(x, lens, keep=False)[-1]
 
-    def states(self, x: torch.Tensor, lens: torch.Tensor, keep: bool = True
+    def states(self, x: torch.Tensor, lens: torch.Tensor, keep: bool = True,
+               inject: Callable[[int, torch.Tensor], torch.Tensor] | None = None
                ) -> list[torch.Tensor]:
         """The input and every layer's output, ``num_layers + 1`` tensors ``(B, T, D)``
-        (``keep=False``: the last one only, nothing else held)."""
+        (``keep=False``: the last one only, nothing else held). ``inject(i, x)``, when given,
+        replaces layer ``i``'s input ``x`` (``(B, T, D)``; progressive laterals)."""
         out = [x]
         if self.kind == "conformer":
             pad_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lens[:, None]
-            x = x.transpose(0, 1)  # torchaudio's layers are time-first
-            for layer in self.layers:
-                x = layer(x, pad_mask)
-                out = [*out, x.transpose(0, 1)] if keep else [x.transpose(0, 1)]
+            for i, layer in enumerate(self.layers):
+                if inject is not None:
+                    x = inject(i, x)
+                # torchaudio's layers are time-first
+                x = layer(x.transpose(0, 1), pad_mask).transpose(0, 1)
+                out = [*out, x] if keep else [x]
             return out
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if inject is not None:
+                x = inject(i, x)
             x = layer(x, lens)
             out = [*out, x] if keep else [x]
         return out

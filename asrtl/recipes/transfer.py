@@ -38,15 +38,23 @@ from asrtl.layout import RunLayout
 from asrtl.models.attributes import attach_vocab, check_head
 from asrtl.models.ctc import ModelConfig
 from asrtl.models.factory import build_model
+from asrtl.models.progressive import lateral_strengths
 from asrtl.records import TransferSummary
 from asrtl.train import distributed
+from asrtl.train.checkpoint import load_checkpoint
 from asrtl.train.device import resolve_device
 from asrtl.train.loop import TrainConfig
 from asrtl.train.model_card import write_model_card
 from asrtl.train.run import claim_run_dir, run_meta, train_and_score
 from asrtl.transfer.copy import CopyReport, copy_layers
 from asrtl.transfer.features import fit_fne_statistics, layer_weights
-from asrtl.transfer.source import check_same_architecture, resolve_source, source_budget
+from asrtl.transfer.progressive import check_columns, load_columns
+from asrtl.transfer.source import (
+    check_same_architecture,
+    is_language,
+    resolve_source,
+    source_budget,
+)
 from asrtl.transfer.strategies import StrategyConfig, apply_strategy, with_feature_layers
 
 log = logging.getLogger("transfer")
@@ -66,6 +74,7 @@ def main(cfg: DictConfig) -> None:
     units = str(cfg.units)
     check_units(units, str(cfg.target))
     check_head(cfg.model.get("head"), units)
+    columns = progressive_sources(cfg, strategy)
     config = OmegaConf.to_container(cfg, resolve=True)
     claim_run_dir(run_dir, config)
     device = resolve_device(cfg.device)
@@ -75,9 +84,14 @@ def main(cfg: DictConfig) -> None:
                     "large-budget reference), not cross-lingual transfer", cfg.source)
     hours = source_budget(cfg.source_hours, cfg.target_hours)
     if not cfg.source_checkpoint:
-        pretrain_missing(cfg.exp_dir, [str(cfg.source)], hours, cfg, device)
-    source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir, hours, cfg,
-                            device)
+        pretrain_missing(cfg.exp_dir, columns or [str(cfg.source)], hours, cfg, device)
+    if columns:  # progressive: every source a frozen column, the first the target's start
+        sources = [resolve_source(s, None, cfg.exp_dir, hours, cfg, device) for s in columns]
+        check_columns(sources)
+        source = sources[0]
+    else:
+        source = resolve_source(str(cfg.source), cfg.source_checkpoint, cfg.exp_dir, hours,
+                                cfg, device)
     with distributed.main_first():
         corpus = with_units(prepare_corpus({**cfg.data, "hours": cfg.target_hours}, cfg.target,
                                            seed=cfg.seed), units, data_cache_dir(cfg.data))
@@ -86,6 +100,7 @@ def main(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
     features = strategy.features.model_fields() if strategy.features else {}
     model = build_model(ModelConfig.from_dict({**cfg.model, **features,
+                                               "columns": len(columns),
                                                "vocab_size": len(vocab)}))
     attach_vocab(model, vocab)
     if source is not None:
@@ -96,6 +111,10 @@ def main(cfg: DictConfig) -> None:
         layers = list(cfg.transfer.layers) if cfg.transfer.layers is not None else None
         report = copy_layers(source.model, model, layers, source.vocab, vocab,
                              cfg.transfer.head_init, texts)
+    if columns:
+        for s in sources[1:]:
+            check_same_architecture(s, model.cfg)
+        load_columns(model, sources, report)
     fit_fne_statistics(model, corpus.cuts("train"), vocab, device)  # fne: the target's own
     fit_kwargs = apply_strategy(model, strategy, report.layers)
     report.frozen = fit_kwargs.pop("frozen")
@@ -110,7 +129,8 @@ def main(cfg: DictConfig) -> None:
         return
     greedy = out["scores"]["test"]
     summary = TransferSummary(
-        source=cfg.source, target=cfg.target, strategy=strategy.name,
+        source="+".join(columns) if columns else cfg.source, target=cfg.target,
+        strategy=strategy.name,
         source_checkpoint=str(source.path) if source else None,
         source_hours=source.meta.data.get("hours") if source else None,
         target_hours=cfg.target_hours, wer=greedy["wer"], cer=greedy["cer"],
@@ -118,6 +138,7 @@ def main(cfg: DictConfig) -> None:
         beam=out["scores"].get("test-beam"), epochs=train_cfg.epochs,
         steps=out["fit"]["steps"], wall_s=out["fit"]["train_wall_s"], device=str(device),
         seed=cfg.seed, copy=report.summary(), units=units,
+        laterals=laterals_of(out["checkpoint"], columns) if columns else None,
         layer_weights=layer_weights(out["checkpoint"]) if strategy.features else None)
     scratch = RunLayout(cfg.exp_dir).transfer("none", str(cfg.target), units=units)
     if (scratch / "summary.json").is_file() and scratch.resolve() != run_dir.resolve():
@@ -135,6 +156,37 @@ def main(cfg: DictConfig) -> None:
         print(f"negative transfer: WER {summary.wer_percent:.1f}% against "
               f"{100 * summary.vs_scratch['wer']:.1f}% with no pretraining "
               f"({summary.vs_scratch['run']}; one seed)")
+
+
+def progressive_sources(cfg: DictConfig, strategy: StrategyConfig) -> list[str]:
+    """``strategy=progressive``'s columns: ``sources=[...]``, else ``[source]``; none for
+    another strategy.
+
+    Raises:
+        UserError: ``sources`` without ``strategy=progressive``, a progressive run without a
+            source language, a source named twice.
+    """
+    given = [str(s) for s in (cfg.sources or [])]
+    if not strategy.progressive:
+        if given:
+            raise UserError(f"sources={given} is for strategy=progressive (strategy "
+                            f"{strategy.name} transfers from one source=...)")
+        return []
+    if cfg.source_checkpoint:
+        raise UserError("strategy=progressive takes source languages (sources=[a,b,...]), "
+                        "not source_checkpoint")
+    sources = given or ([str(cfg.source)] if is_language(str(cfg.source)) else [])
+    if not sources:
+        raise UserError("strategy=progressive needs sources=[a,b,...] (or source=<language>)")
+    if len(set(sources)) != len(sources):
+        raise UserError(f"sources names a language twice: {sources}")
+    return sources
+
+
+def laterals_of(checkpoint: Path, sources: list[str]) -> dict[str, list[float]]:
+    """Per source, how much the trained target leans on its column at each layer."""
+    strengths = lateral_strengths(load_checkpoint(checkpoint).model) or []
+    return dict(zip(sources, strengths, strict=True))
 
 
 if __name__ == "__main__":

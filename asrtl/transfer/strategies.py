@@ -131,6 +131,8 @@ class StrategyConfig:
         stages: ``chain_thaw``, ``gradual_unfreeze``, ``head_first`` or None (one stage).
         stage_epochs: epochs per stage (the last stage runs to the end).
         features: a frozen encoder read by new layers (``strategy=features``), or None.
+        progressive: the sources as frozen columns read through laterals
+            (``strategy=progressive``, ``sources=[...]``).
     """
 
     name: str = "finetune"
@@ -142,6 +144,7 @@ class StrategyConfig:
     stages: str | None = None
     stage_epochs: int = 1
     features: FeaturesConfig | None = None
+    progressive: bool = False
 
     @classmethod
     def from_dict(cls, d: Any, section: str = "strategy") -> StrategyConfig:

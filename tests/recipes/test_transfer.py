@@ -78,6 +78,25 @@ def test_features_strategy_reads_every_layer_of_the_frozen_source(runs, cache_di
     assert res.returncode == 2 and "needs strategy=features" in res.stderr.strip().splitlines()[-1]
 
 
+def test_progressive_column_from_a_source(runs, cache_dir, tmp_path):
+    exp = runs["exp"]  # the assamese source is pretrained there
+    res = _run("transfer", "target=bengali", "strategy=progressive", "sources=[assamese]",
+               *COMMON, "train.epochs=1", f"exp_dir={exp}", cache=cache_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = exp / "transfer" / "assamese-to-bengali" / "progressive"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["source"] == "assamese" and len(summary["laterals"]["assamese"]) == 3
+    report = json.loads((run / "copy_report.json").read_text())
+    assert any(c.startswith("columns.0 (frontend, encoder of") for c in report["copied"])
+    assert all(not n.startswith("columns.") for n in report["reinitialised"])
+    for args, needle in ((["sources=[assamese]"], "is for strategy=progressive"),
+                         (["strategy=progressive", "sources=[assamese,assamese]"],
+                          "names a language twice")):
+        bad = _run_here("transfer", "target=bengali", *args, *COMMON,
+                        f"exp_dir={tmp_path}/{len(args)}", cache=cache_dir)
+        assert bad.returncode == 2 and needle in bad.stderr.strip().splitlines()[-1], args
+
+
 def test_frozen_strategy_and_bad_inputs(runs, cache_dir, tmp_path):
     exp = runs["exp"]
     src = exp / "pretrain" / "assamese-0.06h"
