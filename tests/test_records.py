@@ -23,8 +23,8 @@ def test_a_summary_reads_back_as_written(tmp_path):
     s = TransferSummary(**OLD_TRANSFER)
     s.save(tmp_path / "summary.json")
     on_disk = json.loads((tmp_path / "summary.json").read_text())
-    assert on_disk == {**OLD_TRANSFER, "units": "chars", "layer_weights": None, "vs_scratch": None,
-                       "record_version": 1}
+    assert {k: on_disk[k] for k in OLD_TRANSFER} == OLD_TRANSFER  # every key as written
+    assert on_disk["record_version"] == 1 and on_disk["units"] == "chars"
     assert TransferSummary.load(tmp_path / "summary.json") == s
 
 
