@@ -13,6 +13,8 @@ composed from PanPhon features, ``model.head=attributes``):
    the inventory (the model's own phones), for both. Then to words: the lexicon beam
    search over its CLDR words spelled by their G2P phones (word CER/WER; the embedded
    corpus reads CLDR words, so the lexicon holds every test word).
+3. (``--few-shot``) each unseen language's phone transfer at 0.01 h and 0.1 h from the
+   universal model against scratch (the summaries' ``cer``: the phone error rate).
 
 The unseen languages' transcripts only score (their phone texts, by the same G2P); no audio
 of theirs is trained on. Writes ``bench/results/zero_shot.json`` (keys:
@@ -100,6 +102,30 @@ def unseen_per(run_dir: Path, languages: list[str], data: dict, cache: Path) -> 
     return out
 
 
+def few_shot(run_dir: Path, languages: list[str], budgets: list[float], head: str, seed: int,
+             scale: list[str], cache: Path, walls: dict, tag: str) -> dict:
+    """Per unseen language and budget: test PER of a phone transfer from the universal model
+    (``source_checkpoint`` = the multilingual run: its shared head) and from scratch."""
+    out: dict = {}
+    for lang in languages:
+        for budget in budgets:
+            row = {}
+            for source, args in (("universal", [f"source_checkpoint={run_dir}"]),
+                                 ("scratch", ["source=none"])):
+                d = run_dir / "few-shot" / f"{lang}-{budget:g}h" / source
+                if not (d / "summary.json").is_file():
+                    walls[f"{tag} few-shot {lang} {budget:g}h {source}"] = run(
+                        "transfer", *args, f"target={lang}", "units=phones",
+                        f"model.head={head}", f"target_hours={budget}",
+                        f"data.cache_dir={cache}", f"seed={seed}", *scale,
+                        f"hydra.run.dir={d}")
+                row[source] = round(json.loads((d / "summary.json").read_text())["cer"], 4)
+            out.setdefault(lang, {})[f"{budget:g}h"] = row
+            print(f"  {lang} {budget:g} h: PER {row['universal']:.3f} from the universal "
+                  f"model, {row['scratch']:.3f} from scratch", flush=True)
+    return out
+
+
 def mean(values: list[float]) -> float:
     return round(statistics.mean(values), 4)
 
@@ -134,6 +160,9 @@ def main() -> None:
     p.add_argument("--hours", type=float, default=0.1, help="per seen language")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--smoke", action="store_true", help="2 seen, 1 unseen, 1 seed, 2 epochs")
+    p.add_argument("--few-shot", type=float, nargs="*", default=[0.01, 0.1],
+                   help="target budgets (h) of the universal model as a transfer source "
+                        "against scratch, per unseen language (none: skip)")
     p.add_argument("--exp", default="/tmp/zero-shot-bench")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "zero_shot.json"))
     a = p.parse_args()
@@ -164,7 +193,10 @@ def main() -> None:
             t0 = time.perf_counter()
             unseen = unseen_per(run_dir, a.unseen, data, cache)
             doc["wall_s"][f"{tag} zero-shot"] = round(time.perf_counter() - t0, 1)
-            doc["runs"].setdefault(head, {})[str(seed)] = {"seen": seen, "unseen": unseen}
+            few = few_shot(run_dir, a.unseen, a.few_shot, HEADS[head], seed, scale, cache,
+                           doc["wall_s"], tag)
+            doc["runs"].setdefault(head, {})[str(seed)] = {"seen": seen, "unseen": unseen,
+                                                         "few_shot": few}
             doc.update(summarise(doc["runs"], a.seen, a.unseen, a.seeds))
             Path(a.out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps({k: doc[k] for k in ("seen", "unseen")}, indent=1))
