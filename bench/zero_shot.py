@@ -171,6 +171,7 @@ def main() -> None:
     scale = SCALE
     if a.smoke:
         a.seen, a.unseen, a.seeds, scale = a.seen[:2], a.unseen[:1], a.seeds[:1], SMOKE
+        a.few_shot = a.few_shot[:1]
     exp, cache = Path(a.exp), Path(a.exp) / "cache"
     data = {"name": "embedded", "hours": a.hours, "cache_dir": str(cache)}
     doc: dict = {"bench": "zero_shot", "smoke": a.smoke, "hours": a.hours, "scale": scale,
