@@ -55,6 +55,9 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     pseudo = PseudoLabelConfig.from_dict(cfg.pseudo)  # bad settings fail before any work
     train_cfg, decode = TrainConfig.from_dict(cfg.train), DecodeConfig.from_dict(cfg.decode)
+    if "test" not in decode.splits:
+        raise UserError(f"decode.splits must include test (each round's score), got "
+                        f"{list(decode.splits)}")
     unlabelled_name = str(cfg.unlabelled)
     manifest = is_manifest_path(unlabelled_name)
     eval_lang = str(cfg.eval) if cfg.eval else None if manifest else unlabelled_name
@@ -63,6 +66,10 @@ def main(cfg: DictConfig) -> None:
                         "(unlabelled is a manifest)")
     ckpt = load_checkpoint(cfg.checkpoint)
     vocab, model = ckpt.vocab, ckpt.model
+    if decode.beam and vocab.units != "chars":
+        raise UserError(f"decode.beam=true: a {vocab.units} model's rounds are scored greedy "
+                        f"(the pseudo-labelled text has no pronunciation lexicon); set "
+                        f"decode.beam=false")
     data = {**cfg.data, "hours": cfg.unlabelled_hours}
     unlabelled = (audio_cuts(unlabelled_name) if manifest else
                   prepare_corpus(data, unlabelled_name, seed=cfg.seed).cuts("train"))
@@ -70,7 +77,8 @@ def main(cfg: DictConfig) -> None:
                       data_cache_dir(data))
     check_no_leak(unlabelled, held.cuts("test"), eval_lang)
     config = OmegaConf.to_container(cfg, resolve=True)
-    claim_run_dir(run_dir, config)
+    claim_run_dir(run_dir, config, work="round-*/results/*/scores.json")  # other settings:
+    # refused once a round has scored (nothing of it reused under settings it was not made by)
     device = resolve_device(cfg.device)
     rounds = [round_zero(run_dir / "round-0", model, vocab, held, decode, device, ckpt.path)]
     parent = ckpt.path

@@ -166,6 +166,10 @@ def progressive_sources(cfg: DictConfig, strategy: StrategyConfig) -> list[str]:
         UserError: ``sources`` without ``strategy=progressive``, a progressive run without a
             source language, a source named twice.
     """
+    if cfg.sources is not None and not OmegaConf.is_list(cfg.sources) \
+            and not isinstance(cfg.sources, list):
+        raise UserError(f"sources must be a list, e.g. sources=[assamese,hindi], got "
+                        f"{cfg.sources!r}")
     given = [str(s) for s in (cfg.sources or [])]
     if not strategy.progressive:
         if given:
@@ -180,6 +184,9 @@ def progressive_sources(cfg: DictConfig, strategy: StrategyConfig) -> list[str]:
         raise UserError("strategy=progressive needs sources=[a,b,...] (or source=<language>)")
     if len(set(sources)) != len(sources):
         raise UserError(f"sources names a language twice: {sources}")
+    odd = [s for s in sources if not is_language(s)]
+    if odd:
+        raise UserError(f"sources must be languages (each pretrained as a column), not {odd}")
     return sources
 
 

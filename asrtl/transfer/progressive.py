@@ -22,8 +22,9 @@ def check_columns(sources: list[Checkpoint]) -> None:
         raise UserError("strategy=progressive needs sources=[a,b,...] (or source=<language>)")
     first = sources[0]
     for other in sources[1:]:
-        a, b = first.meta.features or {}, other.meta.features or {}
-        if a != b or first.model.cfg.num_mel_bins != other.model.cfg.num_mel_bins:
+        a, b = first.meta.features, other.meta.features  # None: an older record, the default
+        if (a is not None and b is not None and a != b
+                or first.model.cfg.num_mel_bins != other.model.cfg.num_mel_bins):
             raise UserError(f"progressive sources read different features: {first.path} "
                             f"({a or 'default'}) and {other.path} ({b or 'default'})")
 

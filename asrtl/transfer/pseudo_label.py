@@ -111,7 +111,7 @@ def pseudo_cuts(cuts: CutSet, kept: list[Label]) -> CutSet:
         if c.id not in text:
             continue
         sup = SupervisionSegment(id=f"{c.id}-pseudo", recording_id=c.recording_id,
-                                 start=c.start, duration=c.duration, channel=0,
+                                 start=0.0, duration=c.duration, channel=0,  # cut-relative
                                  text=text[c.id], speaker=c.supervisions[0].speaker
                                  if c.supervisions else None)
         out.append(fastcopy(c, supervisions=[sup]))

@@ -121,14 +121,16 @@ def is_language(source: str) -> bool:
 
 def check_same_architecture(source: Checkpoint, target: ModelConfig) -> None:
     """The source must have the target's architecture (the vocabulary aside; a source
-    without a featurizer may be read through one, a source with one only through the same).
+    without a featurizer or columns may be read through one or given some, a source with them
+    only into the same).
 
     Raises:
         ValueError: naming the differing settings of both.
     """
     there = source.model.cfg
     diff = there.differences(target, ignore=TRAINING_SETTINGS)
-    if there.featurizer != "none":  # its head was trained on its downstream layers' output
+    if there.featurizer != "none" or there.columns:  # its head and layers were trained on
+        # its downstream layers' output, or with its columns' laterals: the same or nothing
         diff += [d for d in there.differences(target)
                  if d.split("=")[0] in FEATURIZER_SETTINGS]
     if diff:

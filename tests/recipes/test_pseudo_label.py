@@ -32,6 +32,9 @@ def test_a_round_of_pseudo_labels(api_run, cache_dir, tmp_path):
                  cache=cache_dir)  # finished: nothing retrained, the same rounds
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((run / "rounds.json").read_text())["rounds"] == rounds
+    other = _run_here("pseudo_label", f"checkpoint={api_run}", *ROUND, "pseudo.threshold=0.1",
+                      f"exp_dir={tmp_path}", cache=cache_dir)  # its rounds are not reused
+    assert other.returncode == 2 and "holds a run with other settings" in other.stderr
 
 
 def test_bad_inputs_fail_in_one_line(api_run, cache_dir, tiny_corpora, tmp_path):

@@ -55,12 +55,30 @@ def test_columns_must_read_the_same_features(tmp_path):
     from asrtl.train.checkpoint import CheckpointMeta
 
     sources, _ = _models()
-    a = Checkpoint(tmp_path / "a", sources[0], None)
+    a = Checkpoint(tmp_path / "a", sources[0], None,
+                   meta=CheckpointMeta(1, sources[0].cfg.to_dict(), features={"hop": 160}))
     b = Checkpoint(tmp_path / "b", sources[1], None,
                    meta=CheckpointMeta(1, sources[1].cfg.to_dict(), features={"hop": 80}))
+    check_columns([a, Checkpoint(tmp_path / "c", sources[1], None)])  # no record: the default
     with pytest.raises(UserError, match="progressive sources read different features"):
         check_columns([a, b])
     with pytest.raises(UserError, match="needs sources"):
         check_columns([])
     with pytest.raises(UserError, match="model.columns must be >= 0, for the fbank encoders"):
         ModelConfig(columns=1, encoder="wav2vec2")
+
+
+def test_a_progressive_model_saves_and_loads_with_its_columns(tmp_path):
+    from asrtl.train.checkpoint import load_checkpoint, save_checkpoint
+
+    _, target = _models()
+    with torch.no_grad():
+        for p in target.laterals.parameters():
+            p.normal_()
+    path = save_checkpoint(tmp_path, "step-1", target, {"vocab": ["<blank>", "<unk>", "|", "a",
+                                                                  "b", "c"]})
+    loaded = load_checkpoint(path).model
+    assert loaded.cfg.columns == 2 and not any(p.requires_grad for p in loaded.columns.parameters())
+    feats, lens = torch.randn(1, 50, 80), torch.tensor([50])
+    target.eval(), loaded.eval()
+    torch.testing.assert_close(loaded(feats, lens)[0], target(feats, lens)[0])
