@@ -220,6 +220,8 @@ def find_failing_layer(module: nn.Module, args: tuple[torch.Tensor, ...],
         for h in hooks:
             h.remove()
     for name, part in parts.items():
+        if name not in seen:  # a container never called as a whole (progressive laterals)
+            continue
         try:
             export(part, seen[name])
         except Exception as e:  # exporters raise many types; any of them means "not this way"
