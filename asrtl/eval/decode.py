@@ -140,6 +140,8 @@ class BeamDecoder:
                 out.append("")
             elif nbest[0].words:
                 out.append(" ".join(nbest[0].words))
+            elif self.spell is not None:  # words out of phones: no word is no text
+                out.append("")
             else:
                 out.append(self.vocab.decode(t for t in nbest[0].tokens.tolist()))
         return out
