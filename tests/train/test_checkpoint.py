@@ -84,7 +84,8 @@ def test_meta_is_one_typed_record(tmp_path):
     assert meta.language == "xx" and meta.step == 1 and meta.kind == "ctc"
     assert meta.extra == {"adapt_ids": ["a", "b"]}
     written = json.loads((path / "meta.json").read_text())
-    # the default kind and units made explicit; null fields (git_commit outside a git checkout) left out
+    # the default kind and units made explicit; null fields (git_commit outside a git
+    # checkout) left out
     assert meta.to_dict() == {"kind": "ctc", "units": "chars", **{k: v for k, v in written.items()
                                                 if v is not None}}
     with pytest.raises(FormatMismatch, match=f"format {FORMAT_VERSION + 1}"):
