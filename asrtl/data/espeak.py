@@ -153,15 +153,16 @@ class Espeak:
             chunks, self._chunks = self._chunks, []
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
-    def phonemes(self, text: str, voice: str) -> str:
-        """eSpeak's phoneme string for ``text`` (ASCII mnemonics; ``(en)`` marks a switch)."""
+    def phonemes(self, text: str, voice: str, mode: int = 0) -> str:
+        """eSpeak's phoneme string for ``text`` (``mode`` 0: ASCII mnemonics; its
+        ``phonememode`` bits otherwise, e.g. IPA and a separator; ``(en)`` marks a switch)."""
         with self._lock:
             self.set_voice(voice)
             buf = ctypes.c_char_p(text.encode("utf-8"))
             ptr = ctypes.pointer(buf)
             out = []
             while ptr.contents.value:
-                res = self._lib.espeak_TextToPhonemes(ptr, CHARS_UTF8, 0)
+                res = self._lib.espeak_TextToPhonemes(ptr, CHARS_UTF8, mode)
                 if res is None:
                     break
                 out.append(res.decode("utf-8", "replace"))

@@ -20,7 +20,6 @@ The lexicon of each language is cached as JSON under the cache dir
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import re
@@ -34,7 +33,7 @@ from typing import Any
 from lhotse import CutSet
 from lhotse.utils import fastcopy
 
-from asrtl.data.espeak import CHARS_UTF8, Espeak, spells_out
+from asrtl.data.espeak import Espeak, spells_out
 from asrtl.data.languages import get_language
 from asrtl.data.manifest import Corpus, cut_texts
 from asrtl.data.vocab import UNITS
@@ -104,18 +103,7 @@ def phonemise_word(word: str, voice: str, engine: Espeak | None = None) -> tuple
     """The phones of ``word`` read by eSpeak voice ``voice``; ``()`` when eSpeak spells it
     out in another language or gives nothing."""
     engine = engine or Espeak.get()
-    with engine._lock:
-        engine.set_voice(voice)
-        buf = ctypes.c_char_p(word.encode("utf-8"))
-        ptr = ctypes.pointer(buf)
-        parts = []
-        while ptr.contents.value:
-            res = engine._lib.espeak_TextToPhonemes(ptr, CHARS_UTF8,
-                                                    IPA_OUTPUT | (ord(SEPARATOR) << 8))
-            if res is None:
-                break
-            parts.append(res.decode("utf-8", "replace"))
-    ipa = " ".join(parts).strip()
+    ipa = engine.phonemes(word, voice, IPA_OUTPUT | (ord(SEPARATOR) << 8)).strip()
     if not ipa or spells_out(ipa):
         return ()
     return tuple(p for chunk in ipa.split() for p in split_phones(chunk))
